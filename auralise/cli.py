@@ -1,0 +1,142 @@
+"""The ``auralise`` command line: parse, call the library, report. Heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from .errors import AuraliseError
+
+METHODS = ("deconvnet", "guided", "gradient")
+TAPS = ("block", "activation", "conv")
+
+
+class _DefaultGroup(click.Group):
+    """A group whose default command is ``run``: ``auralise MODEL AUDIO ...`` means ``auralise run MODEL AUDIO``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(
+    cls=_DefaultGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Main use:  auralise MODEL AUDIO --layer L --feature F   (same as `auralise run ...`)",
+)
+@click.version_option(package_name="auralise")
+def cli() -> None:
+    """Hear and see what each feature of a trained music CNN responds to (deconvnet auralisation)."""
+
+
+_model_options = [
+    click.option("--frontend", "frontend", type=click.Path(dir_okay=False), default=None,
+                 help="Front-end JSON for model files that lack one (sr, n_fft, hop_length, compression, layout)."),
+    click.option("--trust-model", is_flag=True, help="Allow loading pickled whole modules (runs their code)."),
+]
+
+
+def _with_model_options(f):
+    for option in reversed(_model_options):
+        f = option(f)
+    return f
+
+
+@cli.command("run")
+@click.argument("model", type=click.Path())
+@click.argument("audio", type=click.Path())
+@click.option("--layer", "-l", required=True, help="Conv layer: 1-based number in execution order, or module path.")
+@click.option("--feature", "-f", "features", type=int, multiple=True, required=True,
+              help="Feature (output channel, 0-based); repeat for several.")
+@click.option("--method", type=click.Choice(METHODS), default="deconvnet", show_default=True,
+              help="Backward rule.")
+@click.option("--select", default="map", show_default=True,
+              help="Which activations seed the projection: map, max, or topk:K.")
+@click.option("--tap", type=click.Choice(TAPS), default="block", show_default=True,
+              help="Which tensor is 'the layer': after its pooling (block), its nonlinearity, or the raw conv.")
+@click.option("--resynth", type=click.Choice(("mask", "magnitude")), default="mask", show_default=True,
+              help="Use the projection as a mask on the song's STFT, or as the magnitude itself.")
+@click.option("--phase", type=click.Choice(("original", "griffinlim")), default="original", show_default=True)
+@click.option("--normalize", type=click.Choice(("peak", "none")), default="peak", show_default=True,
+              help="peak: each WAV peaks at 0.99; none: keep levels comparable across features (float WAV).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Output folder [default: auralised/<audio stem>/].")
+@click.option("--no-plot", is_flag=True, help="Write only the WAV files.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto (cuda when available).")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@_with_model_options
+def run_command(model, audio, layer, features, method, select, tap, resynth, phase, normalize, out_dir, no_plot,
+                device, force, frontend, trust_model) -> None:
+    """Auralise FEATURE(s) of LAYER of MODEL on AUDIO: writes layer{L}_feature{F}.wav and .png."""
+    from .render import auralise_file
+
+    result = auralise_file(
+        model, audio, layer=layer, features=features, method=method, select=select, tap=tap, resynth=resynth,
+        phase=phase, normalize=normalize, out_dir=out_dir, plot=not no_plot, force=force, device=device,
+        trust=trust_model, frontend=frontend,
+    )
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    for item in result.features:
+        if item.silent:
+            click.echo(f"warning: feature {item.feature} of layer {item.layer} is silent for this input "
+                       "(all-zero activation); its WAV is silence", err=True)
+        for path in (item.wav, item.png):
+            if path is not None:
+                click.echo(f"wrote {path}")
+
+
+@cli.command("inspect")
+@click.argument("model", type=click.Path())
+@click.option("--tap", type=click.Choice(TAPS), default="block", show_default=True,
+              help="Tap point whose output shape and receptive field are shown.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_with_model_options
+def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
+    """List MODEL's convolution layers in execution order with shapes and receptive fields."""
+    from .layers import layer_table
+    from .modelfile import load_model
+
+    loaded = load_model(model, frontend=frontend, trust=trust_model)
+    rows = layer_table(loaded.module, loaded.example_input(4.0), loaded.frontend, tap=tap)
+    if as_json:
+        click.echo(json.dumps({"model": str(model), "frontend": loaded.frontend.to_dict(), "input_seconds": 4.0,
+                               "layers": rows}, indent=2))
+        return
+    click.echo(f"{model}: {loaded.frontend.describe()}; output shapes for a 4-second input, tap '{tap}'")
+    header = ("layer", "path", "kernel", "stride", "channels", "output", "RF frames", "RF bins", "RF ms", "RF Hz")
+    table = [header] + [
+        (str(r["layer"]), r["path"], "x".join(map(str, r["kernel"])), "x".join(map(str, r["stride"])),
+         f"{r['in_channels']}->{r['out_channels']}", "x".join(map(str, r["output_shape"])), str(r["rf_frames"]),
+         str(r["rf_bins"]), f"{r['rf_ms']:.1f}", f"{r['rf_hz']:.1f}")
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and an exit code, never a traceback."""
+    try:
+        code = cli.main(args=argv, prog_name="auralise", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted; no partial files were left", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()} (see `auralise --help`)", err=True)
+        sys.exit(exc.exit_code)
+    except AuraliseError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Convolution layers in execution order, their tap points and receptive fields.
+
+A *layer* is the L-th ``Conv1d``/``Conv2d`` module the forward pass calls (1-based); it can also be named by its
+module path. Its *tap points* are the tensors that "layer L, feature F" means:
+
+- ``conv``: the convolution's raw output;
+- ``activation``: after the nonlinearity and any batch norm / dropout that follow it, before pooling;
+- ``block`` (default): after the pooling that follows as well — the tensor the next layer sees.
+
+Taps are found on a recorded dry forward pass: starting from the conv output, the chain advances while the
+current tensor has exactly one consumer and that consumer is a channel-preserving unary op (activation, norm,
+dropout; for ``block`` also pooling). A branch (two consumers), a concatenation, an addition, a reshape or the next
+convolution ends the chain, so branching models get the last tensor that is still this layer's own.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from .errors import AuraliseError, BadParameterError
+from .rules import COPIES, DROPOUTS, NORMS, POOLS, RELU_FAMILY, SATURATING, project
+from .trace import Trace, record_forward
+
+TAPS = ("block", "activation", "conv")
+_ACTIVATION_CHAIN = RELU_FAMILY | SATURATING | NORMS | DROPOUTS | COPIES
+_BLOCK_CHAIN = _ACTIVATION_CHAIN | POOLS
+# (time axis, frequency axis) of the model input for each layout; axis 1 of a 3-D input is the channel axis
+LAYOUT_AXES = {"BCFT": (3, 2), "BCTF": (2, 3), "BFT": (2, 1), "BTF": (1, 2)}
+
+TapRef = tuple[int, int]  # (record index, output slot)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One convolution layer and where its tap tensors are in the recorded forward pass."""
+
+    number: int
+    path: str
+    module: torch.nn.Module
+    taps: dict[str, TapRef]
+    shapes: dict[str, tuple[int, ...]]
+
+    @property
+    def channels(self) -> int:
+        return self.module.out_channels
+
+    def describe(self) -> str:
+        return f"layer {self.number} ({self.path})"
+
+
+@dataclass(frozen=True)
+class LayerGraph:
+    """All convolution layers of a model, found on a dry forward pass of ``input_shape``."""
+
+    layers: tuple[Layer, ...]
+    signature: tuple[str, ...]  # op names of the dry pass, to check that a later pass follows the same path
+    input_shape: tuple[int, ...]
+    error: str | None = None  # why the dry pass stopped early, if it did (e.g. a classifier head)
+
+    def layer(self, spec: int | str) -> Layer:
+        """Layer by 1-based number or module path; BadParameterError with the valid range otherwise."""
+        if not self.layers:
+            raise BadParameterError("the model has no Conv1d/Conv2d layers; there is nothing to auralise")
+        if isinstance(spec, str) and spec.strip().lstrip("-").isdigit():
+            spec = int(spec)
+        if isinstance(spec, int):
+            if 1 <= spec <= len(self.layers):
+                return self.layers[spec - 1]
+            raise BadParameterError(
+                f"layer {spec} is out of range: this model has layers 1-{len(self.layers)} "
+                "(run `auralise inspect MODEL` to list them)"
+            )
+        for lay in self.layers:
+            if lay.path == spec:
+                return lay
+        paths = ", ".join(lay.path for lay in self.layers)
+        raise BadParameterError(f"no convolution layer named {spec!r}; choose a number 1-{len(self.layers)} or one of: {paths}")
+
+    def check(self, trace: Trace, upto: int) -> None:
+        """Raise when ``trace`` did not follow the dry pass's ops up to record ``upto``."""
+        names = tuple(r.name for r in trace.records[: upto + 1])
+        if len(names) <= upto or names != self.signature[: upto + 1]:
+            raise AuraliseError(
+                "the model's forward pass takes a different path on this input than on the dry run "
+                "(data-dependent control flow); auralise cannot locate the layer reliably"
+            )
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def discover(module: torch.nn.Module, example: torch.Tensor) -> LayerGraph:
+    """Find the conv layers and their taps with a dry forward pass on ``example`` (cached per shape).
+
+    The dry pass tolerates a failure after the convolutions (a dense head that wants another input length):
+    what ran before the failure is what counts.
+    """
+    key = (tuple(example.shape), example.dtype, str(example.device))
+    cached = _CACHE.setdefault(module, {})
+    if key in cached:
+        return cached[key]
+    with eval_mode(module):
+        trace = record_forward(module, example, tolerate_errors=True)
+    uses = trace.consumers()
+    layers = []
+    for number, (path, conv, rec_index) in enumerate(trace.conv_calls, start=1):
+        conv_tap = (rec_index, 0)
+        activation = _advance(trace, uses, conv_tap, _ACTIVATION_CHAIN)
+        block = _advance(trace, uses, activation, _BLOCK_CHAIN)
+        taps = {"conv": conv_tap, "activation": activation, "block": block}
+        shapes = {name: tuple(trace.records[r].outputs[s].shape) for name, (r, s) in taps.items()}
+        layers.append(Layer(number, path, conv, taps, shapes))
+    if not layers and trace.error:
+        raise AuraliseError(f"the model's forward pass failed on an input of shape {tuple(example.shape)}: {trace.error}")
+    graph = LayerGraph(tuple(layers), tuple(r.name for r in trace.records), tuple(example.shape), trace.error)
+    cached[key] = graph
+    return graph
+
+
+def _advance(trace: Trace, uses: dict[int, list[int]], start: TapRef, allowed: set[str]) -> TapRef:
+    current = start
+    while True:
+        out = trace.records[current[0]].outputs[current[1]]
+        users = uses.get(id(out), [])
+        if len(users) != 1:
+            return current
+        nxt = trace.records[users[0]]
+        if nxt.name not in allowed or len(nxt.tracked) != 1:
+            return current
+        current = (nxt.index, 0)
+
+
+@contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[None]:
+    """Eval mode for the duration of a ``with`` block (dropout off, batch norm on running statistics)."""
+    flags = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def receptive_field(module: torch.nn.Module, example: torch.Tensor, layer: Layer, *, tap: str = "block",
+                    layout: str = "BCFT") -> tuple[int, int]:
+    """Receptive field of one unit at ``tap`` of ``layer``, as (frames, bins) of the model input.
+
+    Computed exactly from the layers' geometry: a unit-impulse seed at the centre of the tap map is carried down
+    with the ``support`` rule (all weights and pooling windows count, nonlinearities pass everything). The time
+    axis of the dry input is doubled until the field is not clipped by its ends; an axis that is the input's
+    channel axis (e.g. frequency for ``BFT``) is covered whole by construction. A frequency field wider than
+    the input is reported as the input's height.
+    """
+    time_axis, freq_axis = LAYOUT_AXES[layout]
+    shape = list(example.shape)
+    while True:
+        support = _support(module, torch.rand(shape, dtype=example.dtype, device=example.device), layer, tap)
+        frames = _extent(support, time_axis)
+        if time_axis == 1 or frames < shape[time_axis] or shape[time_axis] >= 1 << 16:
+            return frames, _extent(support, freq_axis)
+        shape[time_axis] *= 2  # the field may be clipped by the input's ends: look again on a longer input
+
+
+def _support(module: torch.nn.Module, dry: torch.Tensor, layer: Layer, tap: str) -> torch.Tensor:
+    """Boolean mask over ``dry`` of the inputs that reach the unit at the centre of channel 0 of the tap map."""
+    rec_index, slot = layer.taps[tap]
+    with eval_mode(module):
+        trace = record_forward(module, dry, stop_after=rec_index)
+    out = trace.records[rec_index].outputs[slot]
+    seed = torch.zeros((1, *out.shape), dtype=out.dtype, device=out.device)
+    seed[(0, 0, 0, *(n // 2 for n in out.shape[2:]))] = 1.0
+    return project(trace, (rec_index, slot), seed, rule="support")[0] != 0
+
+
+def _extent(support: torch.Tensor, axis: int) -> int:
+    other = tuple(d for d in range(support.dim()) if d != axis)
+    hit = support.to(torch.uint8).amax(dim=other)
+    nz = torch.nonzero(hit).flatten()
+    return int(nz[-1] - nz[0] + 1) if len(nz) else 0
+
+
+def layer_table(module: torch.nn.Module, example: torch.Tensor, frontend, *, tap: str = "block") -> list[dict]:
+    """One row per conv layer: geometry, tap shape for ``example`` and receptive field (the paper's Table 1).
+
+    The receptive field of a unit at ``tap`` spans ``rf_frames`` STFT frames and ``rf_bins`` bins; in time that is
+    ``((rf_frames - 1) * hop + win) / sr`` seconds of audio (the windows of its first and last frame), in frequency
+    ``rf_bins * sr / n_fft`` Hz.
+    """
+    graph = discover(module, example)
+    win = frontend.win_length or frontend.n_fft
+    rows = []
+    for lay in graph.layers:
+        frames, bins = receptive_field(module, example, lay, tap=tap, layout=frontend.layout)
+        m = lay.module
+        rows.append({
+            "layer": lay.number,
+            "path": lay.path,
+            "type": type(m).__name__,
+            "kernel": list(m.kernel_size),
+            "stride": list(m.stride),
+            "in_channels": m.in_channels,
+            "out_channels": m.out_channels,
+            "tap": tap,
+            "output_shape": list(lay.shapes[tap]),
+            "rf_frames": frames,
+            "rf_bins": bins,
+            "rf_ms": round(1000.0 * ((frames - 1) * frontend.hop_length + win) / frontend.sr, 1),
+            "rf_hz": round(bins * frontend.sr / frontend.n_fft, 1),
+        })
+    return rows

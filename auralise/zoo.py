@@ -1,0 +1,108 @@
+"""Reference architectures and their registry.
+
+A checkpoint names its architecture by a registered name (``"choi2016"``) or by an import path
+(``"package.module:Class"``); :func:`build` turns either, with the saved constructor config, into a module.
+Every zoo class keeps its constructor arguments in ``self.config`` so :func:`auralise.save_model` can store them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .errors import BadModelError
+
+REGISTRY: dict[str, type[nn.Module]] = {}
+
+
+def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator: make an architecture loadable by ``name``."""
+
+    def add(cls: type[nn.Module]) -> type[nn.Module]:
+        REGISTRY[name] = cls
+        return cls
+
+    return add
+
+
+def name_of(module: nn.Module) -> str:
+    """The registered name of ``module``'s class, else its import path ``package.module:Class``."""
+    for name, cls in REGISTRY.items():
+        if type(module) is cls:
+            return name
+    return f"{type(module).__module__}:{type(module).__qualname__}"
+
+
+def build(architecture: str, config: dict | None = None) -> nn.Module:
+    """Instantiate a registered name or an import path with ``config`` as keyword arguments."""
+    config = dict(config or {})
+    if architecture in REGISTRY:
+        cls = REGISTRY[architecture]
+    elif ":" in architecture:
+        module_name, _, qualname = architecture.partition(":")
+        try:
+            obj = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise BadModelError(
+                f"cannot import the model's architecture {architecture!r} ({exc}); install the package that defines it"
+            ) from exc
+        cls = obj
+    else:
+        known = ", ".join(sorted(REGISTRY))
+        raise BadModelError(f"unknown architecture {architecture!r}; registered: {known}, or use 'package.module:Class'")
+    try:
+        return cls(**config)
+    except TypeError as exc:
+        raise BadModelError(f"cannot build {architecture!r} from its saved config {config}: {exc}") from exc
+
+
+def _pooled(n: int, times: int) -> int:
+    for _ in range(times):
+        n //= 2
+    return n
+
+
+@register("choi2016")
+class Choi2016(nn.Module):
+    """Choi, Fazekas & Sandler (2016): 5 conv layers of 64 3×3 maps, ReLU, 2×2 max-pooling, dropout, 2 dense layers.
+
+    Input (B, 1, n_bins, n_frames): linear-magnitude STFT at 11025 Hz, n_fft 512, hop 256 (257 bins, 173 frames
+    for 4 s). Output (B, n_classes) logits. The convolutional part accepts any length; the dense head wants
+    ``n_frames``.
+    """
+
+    def __init__(
+        self,
+        n_classes: int = 10,
+        n_bins: int = 257,
+        n_frames: int = 173,
+        channels: int = 64,
+        n_layers: int = 5,
+        hidden: int = 256,
+        dropout: float = 0.5,
+        batch_norm: bool = False,
+    ):
+        super().__init__()
+        self.config = dict(
+            n_classes=n_classes, n_bins=n_bins, n_frames=n_frames, channels=channels, n_layers=n_layers,
+            hidden=hidden, dropout=dropout, batch_norm=batch_norm,
+        )
+        blocks: list[nn.Module] = []
+        for i in range(n_layers):
+            blocks.append(nn.Conv2d(1 if i == 0 else channels, channels, 3, padding=1))
+            if batch_norm:
+                blocks.append(nn.BatchNorm2d(channels))
+            blocks += [nn.ReLU(inplace=True), nn.MaxPool2d(2), nn.Dropout(dropout)]
+        self.features = nn.Sequential(*blocks)
+        flat = channels * _pooled(n_bins, n_layers) * _pooled(n_frames, n_layers)
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
