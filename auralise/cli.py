@@ -33,8 +33,13 @@ def cli() -> None:
 
 
 _model_options = [
-    click.option("--frontend", "frontend", type=click.Path(dir_okay=False), default=None,
-                 help="Front-end JSON for model files that lack one (sr, n_fft, hop_length, compression, layout)."),
+    click.option(
+        "--frontend",
+        "frontend",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Front-end JSON for model files that lack one (sr, n_fft, hop_length, compression, layout).",
+    ),
     click.option("--trust-model", is_flag=True, help="Allow loading pickled whole modules (runs their code)."),
 ]
 
@@ -49,41 +54,100 @@ def _with_model_options(f):
 @click.argument("model", type=click.Path())
 @click.argument("audio", type=click.Path())
 @click.option("--layer", "-l", required=True, help="Conv layer: 1-based number in execution order, or module path.")
-@click.option("--feature", "-f", "features", type=int, multiple=True, required=True,
-              help="Feature (output channel, 0-based); repeat for several.")
-@click.option("--method", type=click.Choice(METHODS), default="deconvnet", show_default=True,
-              help="Backward rule.")
-@click.option("--select", default="map", show_default=True,
-              help="Which activations seed the projection: map, max, or topk:K.")
-@click.option("--tap", type=click.Choice(TAPS), default="block", show_default=True,
-              help="Which tensor is 'the layer': after its pooling (block), its nonlinearity, or the raw conv.")
-@click.option("--resynth", type=click.Choice(("mask", "magnitude")), default="mask", show_default=True,
-              help="Use the projection as a mask on the song's STFT, or as the magnitude itself.")
+@click.option(
+    "--feature",
+    "-f",
+    "features",
+    type=int,
+    multiple=True,
+    required=True,
+    help="Feature (output channel, 0-based); repeat for several.",
+)
+@click.option("--method", type=click.Choice(METHODS), default="deconvnet", show_default=True, help="Backward rule.")
+@click.option(
+    "--select", default="map", show_default=True, help="Which activations seed the projection: map, max, or topk:K."
+)
+@click.option(
+    "--tap",
+    type=click.Choice(TAPS),
+    default="block",
+    show_default=True,
+    help="Which tensor is 'the layer': after its pooling (block), its nonlinearity, or the raw conv.",
+)
+@click.option(
+    "--resynth",
+    type=click.Choice(("mask", "magnitude")),
+    default="mask",
+    show_default=True,
+    help="Use the projection as a mask on the song's STFT, or as the magnitude itself.",
+)
 @click.option("--phase", type=click.Choice(("original", "griffinlim")), default="original", show_default=True)
-@click.option("--normalize", type=click.Choice(("peak", "none")), default="peak", show_default=True,
-              help="peak: each WAV peaks at 0.99; none: keep levels comparable across features (float WAV).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
-              help="Output folder [default: auralised/<audio stem>/].")
+@click.option(
+    "--normalize",
+    type=click.Choice(("peak", "none")),
+    default="peak",
+    show_default=True,
+    help="peak: each WAV peaks at 0.99; none: keep levels comparable across features (float WAV).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Output folder [default: auralised/<audio stem>/].",
+)
 @click.option("--no-plot", is_flag=True, help="Write only the WAV files.")
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto (cuda when available).")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @_with_model_options
-def run_command(model, audio, layer, features, method, select, tap, resynth, phase, normalize, out_dir, no_plot,
-                device, force, frontend, trust_model) -> None:
+def run_command(
+    model,
+    audio,
+    layer,
+    features,
+    method,
+    select,
+    tap,
+    resynth,
+    phase,
+    normalize,
+    out_dir,
+    no_plot,
+    device,
+    force,
+    frontend,
+    trust_model,
+) -> None:
     """Auralise FEATURE(s) of LAYER of MODEL on AUDIO: writes layer{L}_feature{F}.wav and .png."""
     from .render import auralise_file
 
     result = auralise_file(
-        model, audio, layer=layer, features=features, method=method, select=select, tap=tap, resynth=resynth,
-        phase=phase, normalize=normalize, out_dir=out_dir, plot=not no_plot, force=force, device=device,
-        trust=trust_model, frontend=frontend,
+        model,
+        audio,
+        layer=layer,
+        features=features,
+        method=method,
+        select=select,
+        tap=tap,
+        resynth=resynth,
+        phase=phase,
+        normalize=normalize,
+        out_dir=out_dir,
+        plot=not no_plot,
+        force=force,
+        device=device,
+        trust=trust_model,
+        frontend=frontend,
     )
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     for item in result.features:
         if item.silent:
-            click.echo(f"warning: feature {item.feature} of layer {item.layer} is silent for this input "
-                       "(all-zero activation); its WAV is silence", err=True)
+            click.echo(
+                f"warning: feature {item.feature} of layer {item.layer} is silent for this input "
+                "(all-zero activation); its WAV is silence",
+                err=True,
+            )
         for path in (item.wav, item.png):
             if path is not None:
                 click.echo(f"wrote {path}")
@@ -91,8 +155,13 @@ def run_command(model, audio, layer, features, method, select, tap, resynth, pha
 
 @cli.command("inspect")
 @click.argument("model", type=click.Path())
-@click.option("--tap", type=click.Choice(TAPS), default="block", show_default=True,
-              help="Tap point whose output shape and receptive field are shown.")
+@click.option(
+    "--tap",
+    type=click.Choice(TAPS),
+    default="block",
+    show_default=True,
+    help="Tap point whose output shape and receptive field are shown.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_with_model_options
 def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
@@ -103,15 +172,28 @@ def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
     loaded = load_model(model, frontend=frontend, trust=trust_model)
     rows = layer_table(loaded.module, loaded.example_input(4.0), loaded.frontend, tap=tap)
     if as_json:
-        click.echo(json.dumps({"model": str(model), "frontend": loaded.frontend.to_dict(), "input_seconds": 4.0,
-                               "layers": rows}, indent=2))
+        click.echo(
+            json.dumps(
+                {"model": str(model), "frontend": loaded.frontend.to_dict(), "input_seconds": 4.0, "layers": rows},
+                indent=2,
+            )
+        )
         return
     click.echo(f"{model}: {loaded.frontend.describe()}; output shapes for a 4-second input, tap '{tap}'")
     header = ("layer", "path", "kernel", "stride", "channels", "output", "RF frames", "RF bins", "RF ms", "RF Hz")
     table = [header] + [
-        (str(r["layer"]), r["path"], "x".join(map(str, r["kernel"])), "x".join(map(str, r["stride"])),
-         f"{r['in_channels']}->{r['out_channels']}", "x".join(map(str, r["output_shape"])), str(r["rf_frames"]),
-         str(r["rf_bins"]), f"{r['rf_ms']:.1f}", f"{r['rf_hz']:.1f}")
+        (
+            str(r["layer"]),
+            r["path"],
+            "x".join(map(str, r["kernel"])),
+            "x".join(map(str, r["stride"])),
+            f"{r['in_channels']}->{r['out_channels']}",
+            "x".join(map(str, r["output_shape"])),
+            str(r["rf_frames"]),
+            str(r["rf_bins"]),
+            f"{r['rf_ms']:.1f}",
+            f"{r['rf_hz']:.1f}",
+        )
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]

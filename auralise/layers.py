@@ -79,7 +79,9 @@ class LayerGraph:
             if lay.path == spec:
                 return lay
         paths = ", ".join(lay.path for lay in self.layers)
-        raise BadParameterError(f"no convolution layer named {spec!r}; choose a number 1-{len(self.layers)} or one of: {paths}")
+        raise BadParameterError(
+            f"no convolution layer named {spec!r}; choose a number 1-{len(self.layers)} or one of: {paths}"
+        )
 
     def check(self, trace: Trace, upto: int) -> None:
         """Raise when ``trace`` did not follow the dry pass's ops up to record ``upto``."""
@@ -116,7 +118,9 @@ def discover(module: torch.nn.Module, example: torch.Tensor) -> LayerGraph:
         shapes = {name: tuple(trace.records[r].outputs[s].shape) for name, (r, s) in taps.items()}
         layers.append(Layer(number, path, conv, taps, shapes))
     if not layers and trace.error:
-        raise AuraliseError(f"the model's forward pass failed on an input of shape {tuple(example.shape)}: {trace.error}")
+        raise AuraliseError(
+            f"the model's forward pass failed on an input of shape {tuple(example.shape)}: {trace.error}"
+        )
     graph = LayerGraph(tuple(layers), tuple(r.name for r in trace.records), tuple(example.shape), trace.error)
     cached[key] = graph
     return graph
@@ -147,8 +151,9 @@ def eval_mode(module: torch.nn.Module) -> Iterator[None]:
             m.training = flag
 
 
-def receptive_field(module: torch.nn.Module, example: torch.Tensor, layer: Layer, *, tap: str = "block",
-                    layout: str = "BCFT") -> tuple[int, int]:
+def receptive_field(
+    module: torch.nn.Module, example: torch.Tensor, layer: Layer, *, tap: str = "block", layout: str = "BCFT"
+) -> tuple[int, int]:
     """Receptive field of one unit at ``tap`` of ``layer``, as (frames, bins) of the model input.
 
     Computed exactly from the layers' geometry: a unit-impulse seed at the centre of the tap map is carried down
@@ -198,19 +203,21 @@ def layer_table(module: torch.nn.Module, example: torch.Tensor, frontend, *, tap
     for lay in graph.layers:
         frames, bins = receptive_field(module, example, lay, tap=tap, layout=frontend.layout)
         m = lay.module
-        rows.append({
-            "layer": lay.number,
-            "path": lay.path,
-            "type": type(m).__name__,
-            "kernel": list(m.kernel_size),
-            "stride": list(m.stride),
-            "in_channels": m.in_channels,
-            "out_channels": m.out_channels,
-            "tap": tap,
-            "output_shape": list(lay.shapes[tap]),
-            "rf_frames": frames,
-            "rf_bins": bins,
-            "rf_ms": round(1000.0 * ((frames - 1) * frontend.hop_length + win) / frontend.sr, 1),
-            "rf_hz": round(bins * frontend.sr / frontend.n_fft, 1),
-        })
+        rows.append(
+            {
+                "layer": lay.number,
+                "path": lay.path,
+                "type": type(m).__name__,
+                "kernel": list(m.kernel_size),
+                "stride": list(m.stride),
+                "in_channels": m.in_channels,
+                "out_channels": m.out_channels,
+                "tap": tap,
+                "output_shape": list(lay.shapes[tap]),
+                "rf_frames": frames,
+                "rf_bins": bins,
+                "rf_ms": round(1000.0 * ((frames - 1) * frontend.hop_length + win) / frontend.sr, 1),
+                "rf_hz": round(bins * frontend.sr / frontend.n_fft, 1),
+            }
+        )
     return rows

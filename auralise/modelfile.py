@@ -133,7 +133,9 @@ def load_model(
             ) from exc
         obj = _load_pickle(p)
     except Exception as exc:  # noqa: BLE001 - every failure here means the file is not a readable model
-        raise BadModelError(f"cannot read model file {p}: it is corrupt or not a PyTorch file ({_first_line(exc)})") from exc
+        raise BadModelError(
+            f"cannot read model file {p}: it is corrupt or not a PyTorch file ({_first_line(exc)})"
+        ) from exc
     if isinstance(obj, torch.nn.Module):
         module, fe_dict, labels, meta = obj, None, None, {"format": "pickled-module"}
     elif isinstance(obj, dict) and obj.get("format") == FORMAT:
@@ -193,7 +195,9 @@ def _load_pickle(p: Path):
     try:
         return torch.load(p, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001
-        raise BadModelError(f"cannot unpickle {p}: {_first_line(exc)}; is the code that defines the model importable?") from exc
+        raise BadModelError(
+            f"cannot unpickle {p}: {_first_line(exc)}; is the code that defines the model importable?"
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:

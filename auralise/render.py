@@ -103,8 +103,11 @@ def auralise_file(
     from .modelfile import LoadedModel, load_model
     from .resynth import resynthesise
 
-    for value, choices, what in ((resynth, MODES, "resynthesis mode"), (phase, PHASES, "phase"),
-                                 (normalize, NORMALIZE, "normalisation")):
+    for value, choices, what in (
+        (resynth, MODES, "resynthesis mode"),
+        (phase, PHASES, "phase"),
+        (normalize, NORMALIZE, "normalisation"),
+    ):
         check_choice(value, choices, what)
     parse_selection(select)
     dev = resolve_device(device)
@@ -133,11 +136,25 @@ def auralise_file(
     waves, gains = resynthesise(X, D, frontend=fe, mode=resynth, phase=phase, length=len(y), normalize=normalize)
     results = []
     for k, f in enumerate(feats):
-        wav = write_audio(out / output_name(lay.number, f, "wav"), waves[k], fe.sr,
-                          subtype="FLOAT" if normalize == "none" else "PCM_16")
+        wav = write_audio(
+            out / output_name(lay.number, f, "wav"),
+            waves[k],
+            fe.sr,
+            subtype="FLOAT" if normalize == "none" else "PCM_16",
+        )
         png = _plot(np.abs(X), D[k], fe, lay.number, f, method, out) if plot else None
-        results.append(FeatureOutput(lay.number, f, wav, png, proj.silent[k], float(proj.activation_max[k]),
-                                     float(proj.activation_energy[k]), float(gains[k])))
+        results.append(
+            FeatureOutput(
+                lay.number,
+                f,
+                wav,
+                png,
+                proj.silent[k],
+                float(proj.activation_max[k]),
+                float(proj.activation_energy[k]),
+                float(gains[k]),
+            )
+        )
     return Result(results, notes=list(info.notes))
 
 
@@ -146,4 +163,3 @@ def _plot(mag: np.ndarray, D: np.ndarray, fe, layer: int, feature: int, method: 
 
     fig = feature_figure(mag, D, frontend=fe, title=f"Feature {layer}-{feature}", method=method)
     return save_figure(fig, out / output_name(layer, feature, "png"))
-

@@ -35,15 +35,33 @@ from .trace import OpRecord, Trace
 
 RULES = ("deconvnet", "guided", "gradient")
 RELU_FAMILY = {
-    "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus", "hardswish",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "mish",
+    "softplus",
+    "hardswish",
 }
 SATURATING = {"tanh", "sigmoid", "hardtanh", "softsign", "hardsigmoid"}
 NORMS = {"batch_norm", "instance_norm"}
 DROPOUTS = {"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"}
 COPIES = {"contiguous", "clone"}
 POOLS = {
-    "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "lp_pool1d", "lp_pool2d",
-    "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "lp_pool1d",
+    "lp_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
 }
 _CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
 _CONV_DEFAULTS = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}
@@ -51,9 +69,7 @@ _CONV_DEFAULTS = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "group
 Signal = torch.Tensor  # (K, *forward_shape)
 
 
-def project(
-    trace: Trace, tap: tuple[int, int], seeds: torch.Tensor, *, rule: str
-) -> torch.Tensor:
+def project(trace: Trace, tap: tuple[int, int], seeds: torch.Tensor, *, rule: str) -> torch.Tensor:
     """Carry ``seeds`` (K, *tap_shape) from the tap tensor down to the trace's source.
 
     Returns the signal at the model input, shape (K, *source.shape). Records after the tap are ignored.
@@ -132,9 +148,13 @@ def _pool_support(rec: OpRecord, g: Signal) -> Signal:
     conv_input = torch.nn.grad.conv1d_input if dims == 1 else torch.nn.grad.conv2d_input
     k = g.shape[0]
     out = conv_input(
-        (k * x.shape[0], *x.shape[1:]), ones, g.reshape(k * x.shape[0], *g.shape[2:]),
-        stride=stride, padding=_tuple(params.get("padding", 0), dims),
-        dilation=_tuple(params.get("dilation", 1), dims), groups=channels,
+        (k * x.shape[0], *x.shape[1:]),
+        ones,
+        g.reshape(k * x.shape[0], *g.shape[2:]),
+        stride=stride,
+        padding=_tuple(params.get("padding", 0), dims),
+        dilation=_tuple(params.get("dilation", 1), dims),
+        groups=channels,
     )
     return out.view(k, *x.shape)
 
@@ -152,8 +172,13 @@ def _conv_transpose(rec: OpRecord, g: Signal, rule: str) -> Signal:
     conv_input: Callable = torch.nn.grad.conv1d_input if rec.name == "conv1d" else torch.nn.grad.conv2d_input
     k, b = g.shape[0], x.shape[0]
     out = conv_input(
-        (k * b, *x.shape[1:]), weight, g.reshape(k * b, *g.shape[2:]),
-        stride=params["stride"], padding=params["padding"], dilation=params["dilation"], groups=params["groups"],
+        (k * b, *x.shape[1:]),
+        weight,
+        g.reshape(k * b, *g.shape[2:]),
+        stride=params["stride"],
+        padding=params["padding"],
+        dilation=params["dilation"],
+        groups=params["groups"],
     )
     return out.view(k, *x.shape)
 
@@ -180,8 +205,7 @@ def _vjp(rec: OpRecord, grads: list[Signal | None]) -> list[Signal | None]:
     outs, vjp_fn = torch.func.vjp(lambda *xs: tuple(rec.call_with(*xs)), *inputs)
     k = next(g.shape[0] for g in grads if g is not None)
     cotangents = tuple(
-        g if g is not None else torch.zeros((k, *o.shape), dtype=o.dtype, device=o.device)
-        for g, o in zip(grads, outs)
+        g if g is not None else torch.zeros((k, *o.shape), dtype=o.dtype, device=o.device) for g, o in zip(grads, outs)
     )
     return list(torch.func.vmap(vjp_fn)(cotangents))
 
@@ -194,4 +218,3 @@ def _kwarg(rec: OpRecord, name: str, position: int, default):
 
 def _tuple(value, dims: int) -> tuple[int, ...]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
-

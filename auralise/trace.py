@@ -129,7 +129,9 @@ class _Recorder(TorchFunctionMode):
         producer = self.trace.producer
         leaves = tree_flatten((args, kwargs))[0]
         tracked = [
-            i for i, x in enumerate(leaves) if isinstance(x, torch.Tensor) and (id(x) in producer or x is self.trace.source)
+            i
+            for i, x in enumerate(leaves)
+            if isinstance(x, torch.Tensor) and (id(x) in producer or x is self.trace.source)
         ]
         if not tracked:
             return func(*args, **kwargs)

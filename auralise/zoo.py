@@ -54,7 +54,9 @@ def build(architecture: str, config: dict | None = None) -> nn.Module:
         cls = obj
     else:
         known = ", ".join(sorted(REGISTRY))
-        raise BadModelError(f"unknown architecture {architecture!r}; registered: {known}, or use 'package.module:Class'")
+        raise BadModelError(
+            f"unknown architecture {architecture!r}; registered: {known}, or use 'package.module:Class'"
+        )
     try:
         return cls(**config)
     except TypeError as exc:
@@ -89,8 +91,14 @@ class Choi2016(nn.Module):
     ):
         super().__init__()
         self.config = dict(
-            n_classes=n_classes, n_bins=n_bins, n_frames=n_frames, channels=channels, n_layers=n_layers,
-            hidden=hidden, dropout=dropout, batch_norm=batch_norm,
+            n_classes=n_classes,
+            n_bins=n_bins,
+            n_frames=n_frames,
+            channels=channels,
+            n_layers=n_layers,
+            hidden=hidden,
+            dropout=dropout,
+            batch_norm=batch_norm,
         )
         blocks: list[nn.Module] = []
         for i in range(n_layers):
@@ -101,7 +109,11 @@ class Choi2016(nn.Module):
         self.features = nn.Sequential(*blocks)
         flat = channels * _pooled(n_bins, n_layers) * _pooled(n_frames, n_layers)
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(flat, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, n_classes)
+            nn.Flatten(),
+            nn.Linear(flat, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
