@@ -201,12 +201,33 @@ def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
+@cli.command("train")
+@click.argument("recipe")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Checkpoint to write (.pt).")
+@click.option("--force", is_flag=True, help="Overwrite an existing checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def train_command(recipe, out_path, force, quiet) -> None:
+    """Train a shipped demo model from its RECIPE (choi2016-synth, pons-synth) on synthetic music."""
+    from pathlib import Path
+
+    from .errors import OutputError
+    from .train import get_recipe, train
+
+    rec = get_recipe(recipe)
+    if Path(out_path).exists() and not force:
+        raise OutputError(f"{out_path} already exists; pass --force to overwrite or choose another --out")
+    _, provenance = train(rec, out=out_path, progress=None if quiet else lambda msg: click.echo(msg, err=True))
+    click.echo(f"wrote {out_path} (test accuracy {provenance['test_accuracy']:.3f})")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and an exit code, never a traceback."""
     try:
         code = cli.main(args=argv, prog_name="auralise", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (KeyboardInterrupt) inside a command into Abort, even with standalone_mode=False
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        click.echo("interrupted; no partial files were left" if interrupted else "aborted", err=True)
         sys.exit(130)
     except KeyboardInterrupt:
         click.echo("interrupted; no partial files were left", err=True)

@@ -17,9 +17,12 @@ Example
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
+import pickletools
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,11 +124,19 @@ def load_model(
         raise BadModelError(f"{p} is a folder, not a model file; pass the .pt file")
     if _is_torchscript(p):
         raise BadModelError(
-            f"{p} is a TorchScript archive, which auralise cannot hook into; save the nn.Module with auralise.save_model"
+            f"{p} is a TorchScript archive, which auralise cannot hook into; "
+            "save the nn.Module with auralise.save_model"
         )
     try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise for a user, not a problem
+            warnings.simplefilter("ignore")
+            obj = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if not _imports_code(p):
+            raise BadModelError(
+                f"cannot read model file {p}: it is corrupt or not a PyTorch file (not a valid pickle); "
+                "pass an auralise checkpoint"
+            ) from exc
         if not trust:
             raise BadModelError(
                 f"{p} is not an auralise checkpoint but a pickle that can run arbitrary code when loaded; "
@@ -142,7 +153,8 @@ def load_model(
         module, fe_dict, labels, meta = _from_checkpoint(obj, p)
     elif isinstance(obj, dict):
         raise BadModelError(
-            f"{p} holds a bare state_dict without its architecture or front-end; save the model with auralise.save_model"
+            f"{p} holds a bare state_dict without its architecture or front-end; "
+            "save the model with auralise.save_model"
         )
     else:
         raise BadModelError(f"{p} does not hold a model (found {type(obj).__name__}); pass an auralise checkpoint")
@@ -189,6 +201,37 @@ def _is_torchscript(p: Path) -> bool:
         return False
     with zipfile.ZipFile(p) as z:
         return any(n.split("/", 2)[1:2] == ["code"] for n in z.namelist())
+
+
+# pickle opcodes that import or call code: a pickle without them cannot hold a module
+_CODE_OPCODES = {"GLOBAL", "STACK_GLOBAL", "INST", "OBJ", "REDUCE", "NEWOBJ", "NEWOBJ_EX"}
+
+
+def _imports_code(p: Path) -> bool:
+    """Whether ``p`` is a well-formed pickle (or torch archive) that names classes or functions to import.
+
+    Only parses the opcodes (``pickletools``), never executes them: this tells a pickled whole module, which
+    ``--trust-model`` can load, from a corrupt or foreign file, which no flag can.
+    """
+    try:
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as z:
+                pkl = [n for n in z.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+                if not pkl:
+                    return False
+                stream = io.BytesIO(z.read(pkl[0]))
+        else:
+            stream = io.BytesIO(p.read_bytes())
+        # a legacy torch file is several pickles in a row (magic number, version, system info, the object)
+        for _ in range(4):
+            if not stream.read(1):
+                return False
+            stream.seek(-1, io.SEEK_CUR)
+            if any(op.name in _CODE_OPCODES for op, _, _ in pickletools.genops(stream)):
+                return True
+    except Exception:  # noqa: BLE001 - anything that does not parse is not a loadable pickle
+        return False
+    return False
 
 
 def _load_pickle(p: Path):

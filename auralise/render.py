@@ -11,6 +11,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ def auralise_file(
     are written under temporary names and renamed, so an error or interrupt leaves no partial output.
     Default ``out_dir``: ``auralised/<audio stem>/``.
     """
-    from .audio import check_output_dir, load_audio, write_audio
+    from .audio import atomic_path, check_output_dir, load_audio, write_audio
     from .deconv import check_choice, check_features, parse_selection, project_features
     from .layers import discover, receptive_field
     from .modelfile import LoadedModel, load_model
@@ -125,41 +126,73 @@ def auralise_file(
         raise OutputError(f"{existing[0]} already exists; pass --force to overwrite or choose another --out")
     rf_frames, _ = receptive_field(loaded.module, example, lay, tap=tap, layout=fe.layout)
     y, info = load_audio(audio, sr=fe.sr, min_samples=min_audio_samples(fe, rf_frames))
-    check_output_dir(out)
 
-    X = fe.stft(y)
-    S = fe.model_input(X).to(dev)
-    proj = project_features(
-        loaded.module, S, layer=lay.number, features=feats, method=method, select=select, tap=tap, example=example
-    )
-    D = fe.to_grid(proj.D)
-    waves, gains = resynthesise(X, D, frontend=fe, mode=resynth, phase=phase, length=len(y), normalize=normalize)
-    results = []
-    for k, f in enumerate(feats):
-        wav = write_audio(
-            out / output_name(lay.number, f, "wav"),
-            waves[k],
-            fe.sr,
-            subtype="FLOAT" if normalize == "none" else "PCM_16",
+    created = _first_missing(out)
+    try:
+        check_output_dir(out)
+        X = fe.stft(y)
+        S = fe.model_input(X).to(dev)
+        proj = project_features(
+            loaded.module, S, layer=lay.number, features=feats, method=method, select=select, tap=tap, example=example
         )
-        png = _plot(np.abs(X), D[k], fe, lay.number, f, method, out) if plot else None
-        results.append(
-            FeatureOutput(
-                lay.number,
-                f,
-                wav,
-                png,
-                proj.silent[k],
-                float(proj.activation_max[k]),
-                float(proj.activation_energy[k]),
-                float(gains[k]),
-            )
-        )
+        D = fe.to_grid(proj.D)
+        waves, gains = resynthesise(X, D, frontend=fe, mode=resynth, phase=phase, length=len(y), normalize=normalize)
+        results = []
+        # Every file is staged under a hidden temporary name; only when all of them are complete does leaving the
+        # stack rename them onto their targets. A failure half-way (or an interrupt) removes the staged files and
+        # leaves the targets as they were: no output of this run, previous outputs (under --force) intact.
+        with contextlib.ExitStack() as staged:
+            for k, f in enumerate(feats):
+                wav = out / output_name(lay.number, f, "wav")
+                subtype = "FLOAT" if normalize == "none" else "PCM_16"
+                write_audio(staged.enter_context(atomic_path(wav)), waves[k], fe.sr, subtype=subtype)
+                png = None
+                if plot:
+                    png = out / output_name(lay.number, f, "png")
+                    _plot(np.abs(X), D[k], fe, lay.number, f, method, staged.enter_context(atomic_path(png)))
+                results.append(
+                    FeatureOutput(
+                        lay.number,
+                        f,
+                        wav,
+                        png,
+                        proj.silent[k],
+                        float(proj.activation_max[k]),
+                        float(proj.activation_energy[k]),
+                        float(gains[k]),
+                    )
+                )
+    except BaseException:
+        _remove_empty_dirs(out, created)
+        raise
     return Result(results, notes=list(info.notes))
 
 
-def _plot(mag: np.ndarray, D: np.ndarray, fe, layer: int, feature: int, method: str, out: Path) -> Path:
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of ``folder`` and its parents that does not exist yet (None if ``folder`` exists)."""
+    missing = None
+    for d in (folder, *folder.parents):
+        if d.exists():
+            break
+        missing = d
+    return missing
+
+
+def _remove_empty_dirs(folder: Path, upto: Path | None) -> None:
+    """Remove ``folder`` and its parents up to ``upto`` (the folders this run created) while they are empty."""
+    if upto is None:
+        return
+    for d in (folder, *folder.parents):
+        try:
+            d.rmdir()
+        except OSError:
+            return
+        if d == upto:
+            return
+
+
+def _plot(mag: np.ndarray, D: np.ndarray, fe, layer: int, feature: int, method: str, path: Path) -> Path:
     from .display import feature_figure, save_figure
 
     fig = feature_figure(mag, D, frontend=fe, title=f"Feature {layer}-{feature}", method=method)
-    return save_figure(fig, out / output_name(layer, feature, "png"))
+    return save_figure(fig, path)

@@ -118,3 +118,58 @@ class Choi2016(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+
+@register("pons-synth")
+class PonsFilterShapes(nn.Module):
+    """A musically motivated CNN after Pons et al.: parallel frequency (m×1) and temporal (1×n) first-layer filters.
+
+    Each first-layer branch (conv, batch norm, ReLU) is max-pooled over the whole frequency axis, the branches
+    are concatenated into a (B, C, T) sequence, then ``n_mid`` 1-D conv layers (ReLU, max-pool 2) and a global
+    max+mean pool over time feed a dense classifier. Input (B, 1, n_bins, T), any T ≥ 8.
+    """
+
+    def __init__(
+        self,
+        n_classes: int = 3,
+        n_bins: int = 257,
+        freq_heights: tuple[int, ...] = (32, 96),
+        time_widths: tuple[int, ...] = (15, 31, 63),
+        branch_channels: int = 16,
+        mid_channels: int = 64,
+        n_mid: int = 3,
+        dropout: float = 0.3,
+    ):
+        super().__init__()
+        self.config = dict(
+            n_classes=n_classes,
+            n_bins=n_bins,
+            freq_heights=list(freq_heights),
+            time_widths=list(time_widths),
+            branch_channels=branch_channels,
+            mid_channels=mid_channels,
+            n_mid=n_mid,
+            dropout=dropout,
+        )
+        shapes = [(m, 1) for m in freq_heights] + [(1, n) for n in time_widths]
+        self.branches = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(1, branch_channels, shape, padding=(0, shape[1] // 2)),
+                nn.BatchNorm2d(branch_channels),
+                nn.ReLU(),
+                nn.MaxPool2d((n_bins - shape[0] + 1, 1)),
+            )
+            for shape in shapes
+        )
+        mids: list[nn.Module] = []
+        channels = branch_channels * len(shapes)
+        for _ in range(n_mid):
+            mids += [nn.Conv1d(channels, mid_channels, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2)]
+            channels = mid_channels
+        self.mid = nn.Sequential(*mids)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * mid_channels, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([branch(x) for branch in self.branches], dim=1).squeeze(2)
+        x = self.mid(x)
+        return self.head(torch.cat([x.amax(dim=2), x.mean(dim=2)], dim=1))
