@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import BadParameterError
+from .errors import BadParameterError, check_choice
 from .layers import TAPS, Layer, discover, eval_mode
 from .rules import RULES, project
 from .trace import record_forward
@@ -53,13 +53,6 @@ def parse_selection(select: str) -> tuple[str, int]:
     if head == "topk" and count.isdigit() and int(count) > 0:
         return "topk", int(count)
     raise BadParameterError(f"unknown selection {select!r}; use 'map', 'max' or 'topk:K' with K a positive integer")
-
-
-def check_choice(value: str, choices: Sequence[str], what: str) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise BadParameterError listing them."""
-    if value not in choices:
-        raise BadParameterError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
-    return value
 
 
 def _module_of(model) -> torch.nn.Module:

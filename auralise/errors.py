@@ -6,6 +6,8 @@ Every message is one line that names the problem and says what to do about it. T
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class AuraliseError(Exception):
     """Base class of all errors auralise raises on purpose."""
@@ -35,3 +37,10 @@ class OutputError(AuraliseError):
     """An output file exists (without ``--force``) or the output folder cannot be written."""
 
     exit_code = 2
+
+
+def check_choice(value: str, choices: Sequence[str], what: str) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise BadParameterError listing them."""
+    if value not in choices:
+        raise BadParameterError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}")
+    return value

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BadParameterError, OutputError
+from .errors import BadParameterError, OutputError, check_choice
 from .resynth import MODES, NORMALIZE, PHASES
 
 
@@ -99,7 +99,7 @@ def auralise_file(
     Default ``out_dir``: ``auralised/<audio stem>/``.
     """
     from .audio import atomic_path, check_output_dir, load_audio, write_audio
-    from .deconv import check_choice, check_features, parse_selection, project_features
+    from .deconv import check_features, parse_selection, project_features
     from .layers import discover, receptive_field
     from .modelfile import LoadedModel, load_model
     from .resynth import resynthesise

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auralise.errors import BadParameterError
+from auralise.errors import BadParameterError, check_choice
 from auralise.frontends import Frontend
 
 __all__ = ["resynthesise", "MODES", "PHASES", "NORMALIZE", "PEAK"]
@@ -26,12 +26,6 @@ NORMALIZE = ("peak", "none")
 PEAK = 0.99
 # Features are inverted in groups of at most this many complex STFT cells (about 128 MiB of complex64).
 _CHUNK_CELLS = 1 << 24
-
-
-def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise BadParameterError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
 
 
 def resynthesise(
@@ -88,9 +82,9 @@ def resynthesise(
     >>> bool(np.allclose(out[0], y, atol=1e-4))
     True
     """
-    mode = _choice("mode", mode, MODES)
-    phase = _choice("phase", phase, PHASES)
-    normalize = _choice("normalize", normalize, NORMALIZE)
+    mode = check_choice(mode, MODES, "resynthesis mode")
+    phase = check_choice(phase, PHASES, "phase")
+    normalize = check_choice(normalize, NORMALIZE, "normalisation")
     if isinstance(length, bool) or not isinstance(length, int | np.integer) or length <= 0:
         raise BadParameterError(f"length must be a positive number of samples, got {length!r}")
     if isinstance(n_iter, bool) or not isinstance(n_iter, int | np.integer) or n_iter < 1:
