@@ -83,8 +83,13 @@ def save_model(
     config = dict(config if config is not None else getattr(module, "config", {}))
     architecture = zoo.name_of(module)
     rebuilt = zoo.build(architecture, config)  # fail now, not when someone loads the file
-    if set(rebuilt.state_dict()) != set(module.state_dict()):
-        raise BadModelError(f"{architecture}(**config) does not rebuild this module; pass the config it was built with")
+    try:
+        rebuilt.load_state_dict(module.state_dict())
+    except RuntimeError as exc:
+        raise BadModelError(
+            f"{architecture}(**config) does not rebuild this module ({_first_line(exc)}); "
+            "pass the config it was built with"
+        ) from exc
     checkpoint = {
         "format": FORMAT,
         "version": VERSION,

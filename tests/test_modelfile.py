@@ -1,0 +1,80 @@
+"""Model files: the auralise checkpoint round trip, import-path architectures, front-end resolution."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+import auralise
+from auralise.errors import BadModelError
+
+FRONTEND = {"kind": "stft", "sr": 8000, "n_fft": 256, "hop_length": 128, "compression": "log1p", "layout": "BCTF"}
+
+
+class TimeFreqNet(nn.Module):
+    """A user architecture outside the zoo, found again by its import path."""
+
+    def __init__(self, width: int = 3):
+        super().__init__()
+        self.config = {"width": width}
+        self.conv = nn.Conv2d(1, width, 3)
+        self.bn = nn.BatchNorm2d(width)
+
+    def forward(self, x):
+        return torch.relu(self.bn(self.conv(x)))
+
+
+def test_checkpoint_round_trip_with_import_path(tmp_path):
+    torch.manual_seed(0)
+    net = TimeFreqNet(width=4).eval()
+    net.bn.running_var.fill_(2.0)
+    path = auralise.save_model(net, tmp_path / "m.pt", frontend=FRONTEND, labels=["a", "b"], provenance={"seed": 1})
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == "auralise-checkpoint" and raw["version"] == 1
+    assert raw["architecture"] == f"{__name__}:TimeFreqNet" and raw["config"] == {"width": 4}
+    loaded = auralise.load_model(path)
+    assert loaded.labels == ["a", "b"] and loaded.meta["provenance"] == {"seed": 1}
+    assert loaded.frontend.layout == "BCTF" and loaded.frontend.compression == "log1p"
+    S = torch.rand(1, 1, 40, 129)
+    assert torch.equal(loaded.module(S), net(S))
+    # the Python API takes the loaded model as well as the bare module
+    assert torch.equal(
+        auralise.deconvolve(loaded, S, layer=1, features=[0, 3]), auralise.deconvolve(net, S, layer=1, features=[0, 3])
+    )
+    assert loaded.example_input().shape == (1, 1, loaded.frontend.frames_for(4.0), 129)
+
+
+def test_zoo_name_is_stored_and_config_checked(tmp_path):
+    net = auralise.zoo.build("choi2016", {"channels": 4, "hidden": 8})
+    path = auralise.save_model(net, tmp_path / "c.pt", frontend=FRONTEND | {"layout": "BCFT"})
+    raw = torch.load(path, weights_only=True)
+    assert raw["architecture"] == "choi2016" and raw["config"]["channels"] == 4
+    with pytest.raises(BadModelError, match="does not rebuild"):
+        auralise.save_model(net, tmp_path / "bad.pt", frontend=FRONTEND, config={"channels": 8})
+    assert not (tmp_path / "bad.pt").exists()
+    with pytest.raises(BadModelError, match="front-end key"):
+        auralise.save_model(net, tmp_path / "bad.pt", frontend=FRONTEND | {"compression": "cubic"})
+
+
+def test_sidecar_frontend_and_override(tmp_path):
+    net = TimeFreqNet()
+    path = tmp_path / "whole.pt"
+    torch.save(net, path)
+    with pytest.raises(BadModelError, match="--trust-model"):
+        auralise.load_model(path)
+    with pytest.raises(BadModelError, match="no front-end"):
+        auralise.load_model(path, trust=True)
+    (tmp_path / "whole.pt.frontend.json").write_text(json.dumps(FRONTEND))
+    assert auralise.load_model(path, trust=True).frontend.sr == 8000
+    override = auralise.load_model(path, trust=True, frontend=FRONTEND | {"sr": 16000})
+    assert override.frontend.sr == 16000
+
+
+def test_torchscript_is_refused_with_a_remedy(tmp_path):
+    path = tmp_path / "ts.pt"
+    torch.jit.script(TimeFreqNet()).save(str(path))
+    with pytest.raises(BadModelError, match="TorchScript"):
+        auralise.load_model(path)
