@@ -37,17 +37,17 @@ TapRef = tuple[int, int]  # (record index, output slot)
 
 @dataclass(frozen=True)
 class Layer:
-    """One convolution layer and where its tap tensors are in the recorded forward pass."""
+    """One convolution layer, its geometry, and where its tap tensors are in the recorded forward pass."""
 
     number: int
-    path: str
-    module: torch.nn.Module
+    path: str  # module path of the conv weight's owner, e.g. "features.4"
+    kind: str  # "conv1d" | "conv2d"
+    in_channels: int
+    channels: int
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
     taps: dict[str, TapRef]
     shapes: dict[str, tuple[int, ...]]
-
-    @property
-    def channels(self) -> int:
-        return self.module.out_channels
 
     def describe(self) -> str:
         return f"layer {self.number} ({self.path})"
@@ -109,14 +109,37 @@ def discover(module: torch.nn.Module, example: torch.Tensor) -> LayerGraph:
     with eval_mode(module):
         trace = record_forward(module, example, tolerate_errors=True)
     uses = trace.consumers()
-    layers = []
-    for number, (path, conv, rec_index) in enumerate(trace.conv_calls, start=1):
-        conv_tap = (rec_index, 0)
+    owners = {id(p): name.rpartition(".")[0] for name, p in module.named_parameters()}
+    layers, seen = [], set()
+    for rec in trace.records:
+        if rec.name not in ("conv1d", "conv2d"):
+            continue
+        args = dict(zip(("input", "weight", "bias", "stride"), rec.args)) | rec.kwargs
+        weight = args["weight"]
+        if id(weight) in seen:  # a conv module called twice is one layer: its first call
+            continue
+        seen.add(id(weight))
+        conv_tap = (rec.index, 0)
         activation = _advance(trace, uses, conv_tap, _ACTIVATION_CHAIN)
         block = _advance(trace, uses, activation, _BLOCK_CHAIN)
         taps = {"conv": conv_tap, "activation": activation, "block": block}
         shapes = {name: tuple(trace.records[r].outputs[s].shape) for name, (r, s) in taps.items()}
-        layers.append(Layer(number, path, conv, taps, shapes))
+        dims = weight.dim() - 2
+        stride = args.get("stride", 1)
+        groups = (rec.args[6] if len(rec.args) > 6 else rec.kwargs.get("groups", 1)) or 1
+        layers.append(
+            Layer(
+                number=len(layers) + 1,
+                path=owners.get(id(weight), f"{rec.name}#{rec.index}"),
+                kind=rec.name,
+                in_channels=weight.shape[1] * groups,
+                channels=weight.shape[0],
+                kernel=tuple(weight.shape[2:]),
+                stride=tuple(stride) if isinstance(stride, (list, tuple)) else (stride,) * dims,
+                taps=taps,
+                shapes=shapes,
+            )
+        )
     if not layers and trace.error:
         raise AuraliseError(
             f"the model's forward pass failed on an input of shape {tuple(example.shape)}: {trace.error}"
@@ -143,7 +166,8 @@ def _advance(trace: Trace, uses: dict[int, list[int]], start: TapRef, allowed: s
 def eval_mode(module: torch.nn.Module) -> Iterator[None]:
     """Eval mode for the duration of a ``with`` block (dropout off, batch norm on running statistics)."""
     flags = [(m, m.training) for m in module.modules()]
-    module.eval()
+    for m, _ in flags:  # what .eval() does, also for exported programs, whose .eval() refuses to run
+        m.training = False
     try:
         yield
     finally:
@@ -202,16 +226,15 @@ def layer_table(module: torch.nn.Module, example: torch.Tensor, frontend, *, tap
     rows = []
     for lay in graph.layers:
         frames, bins = receptive_field(module, example, lay, tap=tap, layout=frontend.layout)
-        m = lay.module
         rows.append(
             {
                 "layer": lay.number,
                 "path": lay.path,
-                "type": type(m).__name__,
-                "kernel": list(m.kernel_size),
-                "stride": list(m.stride),
-                "in_channels": m.in_channels,
-                "out_channels": m.out_channels,
+                "type": lay.kind,
+                "kernel": list(lay.kernel),
+                "stride": list(lay.stride),
+                "in_channels": lay.in_channels,
+                "out_channels": lay.channels,
                 "tap": tap,
                 "output_shape": list(lay.shapes[tap]),
                 "rf_frames": frames,

@@ -116,7 +116,8 @@ def load_model(
 
     Parameters
     ----------
-    path : an auralise checkpoint (``.pt``), or a pickled whole module (only with ``trust=True``).
+    path : an auralise checkpoint (``.pt``), a ``torch.export`` program (``.pt2``; export the time axis as a
+        dynamic dimension so whole songs fit), or a pickled whole module (only with ``trust=True``).
     frontend : front-end dict or JSON file; overrides the checkpoint's. Default for files without one:
         ``PATH.frontend.json`` beside the model.
     trust : allow unpickling arbitrary code (pickled whole modules). Never for files from untrusted sources.
@@ -132,10 +133,33 @@ def load_model(
             f"{p} is a TorchScript archive, which auralise cannot hook into; "
             "save the nn.Module with auralise.save_model"
         )
+    obj = _load_exported(p) if p.suffix == ".pt2" else _load_checkpoint_or_pickle(p, trust)
+    if isinstance(obj, torch.nn.Module):
+        kind = "torch.export" if p.suffix == ".pt2" else "pickled-module"
+        module, fe_dict, labels, meta = obj, None, None, {"format": kind}
+    elif isinstance(obj, dict) and obj.get("format") == FORMAT:
+        module, fe_dict, labels, meta = _from_checkpoint(obj, p)
+    elif isinstance(obj, dict):
+        raise BadModelError(
+            f"{p} holds a bare state_dict without its architecture or front-end; "
+            "save the model with auralise.save_model"
+        )
+    else:
+        raise BadModelError(f"{p} does not hold a model (found {type(obj).__name__}); pass an auralise checkpoint")
+    fe = _resolve_frontend(frontend, fe_dict, p)
+    if meta["format"] != "torch.export":  # exported programs are frozen in eval mode and refuse .eval()
+        module.eval()
+    module.to(device)
+    meta["path"] = str(p)
+    return LoadedModel(module=module, frontend=fe, labels=labels, meta=meta)
+
+
+def _load_checkpoint_or_pickle(p: Path, trust: bool):
+    """``torch.load`` with ``weights_only=True``; a pickle that imports code only when ``trust``."""
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise for a user, not a problem
             warnings.simplefilter("ignore")
-            obj = torch.load(p, map_location="cpu", weights_only=True)
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if not _imports_code(p):
             raise BadModelError(
@@ -147,26 +171,21 @@ def load_model(
                 f"{p} is not an auralise checkpoint but a pickle that can run arbitrary code when loaded; "
                 "pass --trust-model (trust=True) only if you trust its source"
             ) from exc
-        obj = _load_pickle(p)
+        return _load_pickle(p)
     except Exception as exc:  # noqa: BLE001 - every failure here means the file is not a readable model
         raise BadModelError(
             f"cannot read model file {p}: it is corrupt or not a PyTorch file ({_first_line(exc)})"
         ) from exc
-    if isinstance(obj, torch.nn.Module):
-        module, fe_dict, labels, meta = obj, None, None, {"format": "pickled-module"}
-    elif isinstance(obj, dict) and obj.get("format") == FORMAT:
-        module, fe_dict, labels, meta = _from_checkpoint(obj, p)
-    elif isinstance(obj, dict):
+
+
+def _load_exported(p: Path) -> torch.nn.Module:
+    """A ``torch.export`` program as a callable module (its front-end comes from a sidecar or the caller)."""
+    try:
+        return torch.export.load(p).module()
+    except Exception as exc:  # noqa: BLE001 - any failure means the file is not a readable exported program
         raise BadModelError(
-            f"{p} holds a bare state_dict without its architecture or front-end; "
-            "save the model with auralise.save_model"
-        )
-    else:
-        raise BadModelError(f"{p} does not hold a model (found {type(obj).__name__}); pass an auralise checkpoint")
-    fe = _resolve_frontend(frontend, fe_dict, p)
-    module.eval().to(device)
-    meta["path"] = str(p)
-    return LoadedModel(module=module, frontend=fe, labels=labels, meta=meta)
+            f"cannot read exported program {p} ({_first_line(exc)}); write it with torch.export.save"
+        ) from exc
 
 
 def _from_checkpoint(ck: dict, p: Path) -> tuple[torch.nn.Module, dict | None, list | None, dict]:

@@ -190,6 +190,8 @@ def _eval_batch_norm(rec: OpRecord) -> bool:
 def _bn_scale(rec: OpRecord, g: Signal) -> torch.Tensor:
     """Per-channel gain of an eval-mode batch norm, shaped to broadcast against ``g``."""
     names = ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")
+    if rec.is_aten:  # aten::batch_norm orders its tensors differently from F.batch_norm
+        names = ("input", "weight", "bias", "running_mean", "running_var", "training", "momentum", "eps")
     params = {"weight": None, "eps": 1e-5}
     params.update(zip(names, rec.args))
     params.update(rec.kwargs)

@@ -48,7 +48,12 @@ class OpRecord:
 
     @property
     def name(self) -> str:
-        return getattr(self.func, "__name__", str(self.func))
+        return op_name(self.func)
+
+    @property
+    def is_aten(self) -> bool:
+        """True for ``torch.ops.aten`` calls (an exported program), whose argument order can differ from ``F``'s."""
+        return isinstance(self.func, torch._ops.OpOverload)
 
     def flat_inputs(self) -> list:
         return tree_flatten((self.args, self.kwargs))[0]
@@ -67,6 +72,12 @@ class OpRecord:
         return [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
 
 
+def op_name(func: Callable) -> str:
+    """``F.relu`` → "relu", ``Tensor.relu_`` → "relu_", ``torch.ops.aten.conv2d.default`` → "conv2d"."""
+    name = getattr(func, "__name__", str(func))
+    return name.split(".")[0] if isinstance(func, torch._ops.OpOverload) else name
+
+
 class StopForward(Exception):
     """Raised inside the model's forward once the op that was asked for has been recorded."""
 
@@ -78,7 +89,6 @@ class Trace:
     source: torch.Tensor
     records: list[OpRecord] = field(default_factory=list)
     producer: dict[int, tuple[int, int]] = field(default_factory=dict)  # id(tensor) -> (record, output slot)
-    conv_calls: list[tuple[str, torch.nn.Module, int]] = field(default_factory=list)  # (path, module, record)
     error: str | None = None
 
     def consumers(self) -> dict[int, list[int]]:
@@ -92,7 +102,10 @@ class Trace:
 
 def _out_of_place(func: Callable, args: tuple, kwargs: dict) -> tuple[Callable, tuple, dict]:
     """Return an equivalent out-of-place call for an in-place one (``relu_``, ``add_``, ``inplace=True``)."""
-    name = getattr(func, "__name__", "")
+    name = op_name(func)
+    if isinstance(func, torch._ops.OpOverload):
+        plain = getattr(torch.ops.aten, name[:-1]) if name.endswith("_") and not name.endswith("__") else None
+        return (plain.default if plain is not None else func), args, kwargs
     if name in _INPLACE_DUNDER:
         return getattr(torch.Tensor, _INPLACE_DUNDER[name]), args, kwargs
     if name.endswith("_") and not name.endswith("__"):
@@ -141,6 +154,9 @@ class _Recorder(TorchFunctionMode):
             wants_indices = _wants_indices(func, args, kwargs)
             out, indices = func(*args, **{**kwargs, "return_indices": True})
             result = (out, indices) if wants_indices else out
+        elif isinstance(func, torch._ops.OpOverload) and op_name(func) in ("max_pool1d", "max_pool2d"):
+            out, indices = getattr(torch.ops.aten, f"{op_name(func)}_with_indices").default(*args, **kwargs)
+            result = out
         else:
             result = func(*args, **kwargs)
         result = _fresh_outputs(result, [leaves[i] for i in tracked])
@@ -189,11 +205,6 @@ def record_forward(
         another input length); the error text is kept in ``Trace.error``.
     """
     trace = Trace(source=x)
-    hooks = [
-        m.register_forward_hook(_conv_hook(trace, path, m))
-        for path, m in module.named_modules()
-        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d))
-    ]
     try:
         with torch.no_grad(), _Recorder(trace, stop_after):
             module(x)
@@ -203,16 +214,4 @@ def record_forward(
         if not tolerate_errors:
             raise
         trace.error = f"{type(exc).__name__}: {exc}"
-    finally:
-        for h in hooks:
-            h.remove()
     return trace
-
-
-def _conv_hook(trace: Trace, path: str, module: torch.nn.Module) -> Callable[..., Any]:
-    def hook(_m, _inputs, output):
-        where = trace.producer.get(id(output))
-        if where is not None and all(m is not module for _, m, _ in trace.conv_calls):
-            trace.conv_calls.append((path, module, where[0]))
-
-    return hook

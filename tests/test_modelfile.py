@@ -78,3 +78,38 @@ def test_torchscript_is_refused_with_a_remedy(tmp_path):
     torch.jit.script(TimeFreqNet()).save(str(path))
     with pytest.raises(BadModelError, match="TorchScript"):
         auralise.load_model(path)
+
+
+def test_exported_program_with_sidecar_frontend(tmp_path):
+    """A torch.export program (dynamic time axis) auralises exactly like the module it was exported from."""
+    torch.manual_seed(0)
+    net = auralise.zoo.build("choi2016", {"channels": 6, "hidden": 8, "n_layers": 3, "batch_norm": True}).eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_var.uniform_(0.5, 2.0)
+                m.running_mean.uniform_(-0.5, 0.5)
+    time_axis = torch.export.Dim("T", min=16, max=100_000)
+    program = torch.export.export(net.features, (torch.rand(1, 1, 257, 173),), dynamic_shapes=({3: time_axis},))
+    path = tmp_path / "features.pt2"
+    torch.export.save(program, path)
+    with pytest.raises(BadModelError, match="no front-end"):
+        auralise.load_model(path)
+    sidecar = {"kind": "stft", "sr": 11025, "n_fft": 512, "hop_length": 256}
+    (tmp_path / "features.pt2.frontend.json").write_text(json.dumps(sidecar))
+    loaded = auralise.load_model(path)
+    assert loaded.meta["format"] == "torch.export"
+    graph = auralise.layers.discover(loaded.module, loaded.example_input())
+    assert [(lay.path, lay.kernel, lay.channels) for lay in graph.layers] == [
+        ("0", (3, 3), 6),
+        ("5", (3, 3), 6),
+        ("10", (3, 3), 6),
+    ]
+    S = torch.rand(1, 1, 257, 300)  # a longer input than the exported example: the time axis is dynamic
+    for method in ("deconvnet", "guided", "gradient"):
+        got = auralise.deconvolve(loaded, S, layer=3, features=[0, 5], method=method)
+        want = auralise.deconvolve(net.features, S, layer=3, features=[0, 5], method=method)
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-7), method
+    (tmp_path / "broken.pt2").write_bytes(b"not a zip")
+    with pytest.raises(BadModelError, match="cannot read exported program"):
+        auralise.load_model(tmp_path / "broken.pt2", frontend=sidecar)
