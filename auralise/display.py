@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["new_figure", "spectrogram_image", "feature_figure", "save_figure"]
 
 DB_LABEL = "dB re max"
-LINEAR_LABEL = "relative amplitude (linear, 0–1)"
+DECONV_LABEL = "dB re feature max"
+DECONV_RANGE_DB = 60.0
 
 
 def new_figure(*, figsize: tuple[float, float] = (8.0, 6.0), dpi: float = 100.0, **kwargs: Any) -> Figure:
@@ -137,9 +138,9 @@ def feature_figure(
 ) -> Figure:
     """Input spectrogram above the deconvolved spectrogram of one feature (Choi et al., 2016, Fig. 3 style).
 
-    Top panel: ``S_mag`` in dB relative to its maximum (80 dB range). Bottom panel: ``max(D, 0)``
-    normalised to 0..1 on a *linear* scale. An all-zero (or all-negative) ``D`` gives an empty bottom
-    panel titled "... - silent".
+    Top panel: ``S_mag`` in dB relative to its maximum (80 dB range). Bottom panel: ``max(D, 0)`` in dB
+    relative to its own maximum (60 dB range: a linear scale shows only the few strongest cells of a sparse
+    projection). An all-zero (or all-negative) ``D`` gives an empty bottom panel titled "... - silent".
 
     Parameters
     ----------
@@ -173,9 +174,9 @@ def feature_figure(
     ax_in.set_title("Input spectrogram (dB, ref max)")
     fig.colorbar(im, ax=ax_in, label=DB_LABEL)
 
-    im = spectrogram_image(ax_d, Rn, frontend=frontend, db=False, vmin=0.0, vmax=1.0)
+    im = spectrogram_image(ax_d, Rn, frontend=frontend, db=True, dynamic_range_db=DECONV_RANGE_DB)
     ax_d.set_title(f"Deconvolved ({method})" + (" - silent (all zero)" if silent else ""))
-    fig.colorbar(im, ax=ax_d, label=LINEAR_LABEL)
+    fig.colorbar(im, ax=ax_d, label=DECONV_LABEL)
     ax_in.set_xlabel("")
     ax_in.tick_params(labelbottom=False)
     fig.suptitle(title)

@@ -10,7 +10,7 @@ import pytest
 
 from auralise.display import (
     DB_LABEL,
-    LINEAR_LABEL,
+    DECONV_LABEL,
     feature_figure,
     new_figure,
     save_figure,
@@ -94,7 +94,7 @@ def test_feature_figure_png(tmp_path: Path) -> None:
     assert "Feature 3-38" in texts
     assert "Input spectrogram (dB, ref max)" in texts and "Deconvolved (deconvnet)" in texts
     assert "Time (s)" in texts and "Frequency (Hz)" in texts
-    assert DB_LABEL in texts and LINEAR_LABEL in texts  # colour bar labels
+    assert DB_LABEL in texts and DECONV_LABEL in texts  # colour bar labels
     assert tuple(fig.get_size_inches()) == (8.0, 6.0)
 
     out = save_figure(fig, tmp_path / "layer3_feature38.png", dpi=100)
