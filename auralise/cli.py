@@ -44,6 +44,10 @@ _model_options = [
 ]
 
 
+def _tap_option(help_text: str):
+    return click.option("--tap", type=click.Choice(TAPS), default="block", show_default=True, help=help_text)
+
+
 def _with_model_options(f):
     for option in reversed(_model_options):
         f = option(f)
@@ -67,13 +71,7 @@ def _with_model_options(f):
 @click.option(
     "--select", default="map", show_default=True, help="Which activations seed the projection: map, max, or topk:K."
 )
-@click.option(
-    "--tap",
-    type=click.Choice(TAPS),
-    default="block",
-    show_default=True,
-    help="Which tensor is 'the layer': after its pooling (block), its nonlinearity, or the raw conv.",
-)
+@_tap_option("Which tensor is 'the layer': after its pooling (block), its nonlinearity, or the raw conv.")
 @click.option(
     "--resynth",
     type=click.Choice(("mask", "magnitude")),
@@ -155,13 +153,7 @@ def run_command(
 
 @cli.command("inspect")
 @click.argument("model", type=click.Path())
-@click.option(
-    "--tap",
-    type=click.Choice(TAPS),
-    default="block",
-    show_default=True,
-    help="Tap point whose output shape and receptive field are shown.",
-)
+@_tap_option("Tap point whose output shape and receptive field are shown.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_with_model_options
 def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
