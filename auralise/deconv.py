@@ -22,7 +22,6 @@ from .layers import TAPS, Layer, discover, eval_mode
 from .rules import RULES, project
 from .trace import record_forward
 
-SELECTIONS = ("map", "max", "topk:K")
 DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of backward signals held at once
 
 
