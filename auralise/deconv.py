@@ -61,19 +61,17 @@ def _module_of(model) -> torch.nn.Module:
     return module
 
 
-def _seeds(tap: torch.Tensor, features: Sequence[int], select: str) -> torch.Tensor:
-    """Seed signals (K, *tap.shape): the selected activations of each feature, zero elsewhere."""
+def _seeds(tap: torch.Tensor, features: Sequence[int], select: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seed slices (K, B, 1, *spatial) and their channels (K,): the selected activations of each feature."""
     kind, count = parse_selection(select)
-    seeds = torch.zeros((len(features), *tap.shape), dtype=tap.dtype, device=tap.device)
-    for k, f in enumerate(features):
-        values = tap[:, f]
-        if kind == "map":
-            seeds[k, :, f] = values
-            continue
-        flat = values.reshape(-1)
-        top = torch.topk(flat, min(count, flat.numel())).indices
-        seeds[k, :, f].view(-1)[top] = flat[top]
-    return seeds
+    channels = torch.tensor(list(features), dtype=torch.long, device=tap.device)
+    values = tap[:, channels].movedim(1, 0).unsqueeze(2).clone()
+    if kind == "topk":
+        flat = values.reshape(len(features), -1)
+        top = torch.topk(flat, min(count, flat.shape[1]), dim=1).indices
+        kept = torch.zeros_like(flat).scatter_(1, top, flat.gather(1, top))
+        values = kept.view_as(values)
+    return values, channels
 
 
 def check_features(features: Sequence[int] | int, layer: Layer) -> tuple[int, ...]:
@@ -124,7 +122,7 @@ def project_features(
     per_feature = 4 * max(o.numel() for r in trace.records[: rec_index + 1] for o in r.outputs) * 3
     batch = max(1, memory_budget // per_feature)
     parts = [
-        project(trace, (rec_index, slot), _seeds(tap_tensor, feats[i : i + batch], select), rule=method)
+        project(trace, (rec_index, slot), *_seeds(tap_tensor, feats[i : i + batch], select), rule=method)
         for i in range(0, len(feats), batch)
     ]
     D = torch.cat(parts).reshape(len(feats), *S.shape[1:])

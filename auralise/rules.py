@@ -28,6 +28,7 @@ every nonlinearity as the identity, so a non-negative seed spreads over exactly 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -69,37 +70,120 @@ _CONV_DEFAULTS = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "group
 Signal = torch.Tensor  # (K, *forward_shape)
 
 
-def project(trace: Trace, tap: tuple[int, int], seeds: torch.Tensor, *, rule: str) -> torch.Tensor:
-    """Carry ``seeds`` (K, *tap_shape) from the tap tensor down to the trace's source.
+@dataclass(frozen=True)
+class ChannelSlice:
+    """A signal that is zero outside one channel per feature: ``values`` (K, B, 1, *spatial), ``channels`` (K,).
 
-    Returns the signal at the model input, shape (K, *source.shape). Records after the tap are ignored.
+    Seeds at a tap start in this form, and channel-wise ops (pooling, rectifiers, batch norm, dropout) keep it, so
+    the top convolution transposes one output channel per feature instead of all of them.
     """
-    signals: dict[tuple[int, int], Signal] = {tap: seeds}
+
+    values: torch.Tensor
+    channels: torch.Tensor
+
+    def dense(self, shape: torch.Size) -> Signal:
+        """The full signal (K, *shape)."""
+        out = self.values.new_zeros((self.values.shape[0], *shape))
+        out[torch.arange(len(self.channels), device=out.device), :, self.channels] = self.values[:, :, 0]
+        return out
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        """The selected channels of a forward tensor ``x`` (B, C, *spatial) as (K, B, 1, *spatial)."""
+        return x[:, self.channels].movedim(1, 0).unsqueeze(2)
+
+    def with_values(self, values: torch.Tensor) -> ChannelSlice:
+        return ChannelSlice(values, self.channels)
+
+
+def project(
+    trace: Trace, tap: tuple[int, int], seeds: torch.Tensor, channels: torch.Tensor | None = None, *, rule: str
+) -> torch.Tensor:
+    """Carry ``seeds`` from the tap tensor down to the trace's source.
+
+    ``seeds`` is (K, *tap_shape), or with ``channels`` (K,) given, (K, B, 1, *tap_spatial): the seed of feature k
+    lives in channel ``channels[k]`` only. Returns the signal at the model input, (K, *source.shape). Records
+    after the tap are ignored.
+    """
+    with torch.no_grad():  # the rules are explicit; autograd would only record them (the VJP rule has its own)
+        return _project(trace, tap, seeds, channels, rule)
+
+
+def _project(
+    trace: Trace, tap: tuple[int, int], seeds: torch.Tensor, channels: torch.Tensor | None, rule: str
+) -> torch.Tensor:
+    start: Signal | ChannelSlice = seeds if channels is None else ChannelSlice(seeds, channels)
+    if rule == "support" and channels is not None:
+        start = start.dense(trace.records[tap[0]].outputs[tap[1]].shape)
+    signals: dict[tuple[int, int], Signal | ChannelSlice] = {tap: start}
+    rectified: set[tuple[int, int]] = set()  # signals already rectified (deconvnet), so their ReLU can pass them
+    consumers = trace.consumers()
     result = torch.zeros((seeds.shape[0], *trace.source.shape), dtype=seeds.dtype, device=seeds.device)
     for rec in reversed(trace.records[: tap[0] + 1]):
         grads = [signals.pop((rec.index, slot), None) for slot in range(len(rec.outputs))]
         if all(g is None for g in grads):
             continue
         inputs = rec.tracked_inputs()
-        for x, g_in in zip(inputs, _backward(rec, grads, rule)):
+        pre_rectify = rule == "deconvnet" and _unpools_into_relu(trace, rec, consumers)
+        if rule == "deconvnet" and rec.name in RELU_FAMILY and (rec.index, 0) in rectified:
+            grads_in = grads  # rectified before unpooling: rectification commutes with non-overlapping unpooling
+        else:
+            grads_in = _backward(rec, grads, rule, pre_rectify)
+        for x, g_in in zip(inputs, grads_in):
             if g_in is None:
                 continue
             if x is trace.source:
-                result += g_in
+                result += _as_dense(g_in, x.shape)
                 continue
             key = trace.producer[id(x)]
-            signals[key] = signals[key] + g_in if key in signals else g_in
+            if pre_rectify:
+                rectified.add(key)
+            signals[key] = _add(signals[key], g_in, x.shape) if key in signals else g_in
     return result
 
 
-def _backward(rec: OpRecord, grads: list[Signal | None], rule: str) -> list[Signal | None]:
+def _as_dense(g: Signal | ChannelSlice, shape: torch.Size) -> Signal:
+    return g.dense(shape) if isinstance(g, ChannelSlice) else g
+
+
+def _add(a: Signal | ChannelSlice, b: Signal | ChannelSlice, shape: torch.Size) -> Signal | ChannelSlice:
+    if isinstance(a, ChannelSlice) and isinstance(b, ChannelSlice) and torch.equal(a.channels, b.channels):
+        return a.with_values(a.values + b.values)
+    return _as_dense(a, shape) + _as_dense(b, shape)
+
+
+def _unpools_into_relu(trace: Trace, rec: OpRecord, consumers: dict[int, list[int]]) -> bool:
+    """Whether ``rec`` is a non-overlapping max-pool whose input is a rectifier's output used by nothing else."""
+    if rec.indices is None or rec.name not in ("max_pool1d", "max_pool2d"):
+        return False
+    x = rec.tracked_inputs()[0]
+    producer = trace.producer.get(id(x))
+    if producer is None or trace.records[producer[0]].name not in RELU_FAMILY or len(consumers[id(x)]) != 1:
+        return False
+    params = _pool_params(rec)
+    dims = 1 if rec.name == "max_pool1d" else 2
+    kernel, stride = _tuple(params["kernel_size"], dims), _tuple(params.get("stride") or params["kernel_size"], dims)
+    dilation = _tuple(params.get("dilation", 1), dims)
+    return all(d * (k - 1) + 1 <= s for k, s, d in zip(kernel, stride, dilation))
+
+
+def _backward(
+    rec: OpRecord, grads: list[Signal | ChannelSlice | None], rule: str, pre_rectify: bool = False
+) -> list[Signal | ChannelSlice | None]:
     """Input signals of one op, for its output signals ``grads`` (None where an output got none)."""
     name = rec.name
     g = grads[0]
-    if rec.indices is not None and g is not None:
-        return [_unpool(rec, g, rule)]
+    if rec.indices is not None and g is not None and not (rule == "support" and name in ("max_pool1d", "max_pool2d")):
+        return [_unpool(rec, g, pre_rectify)]
     if name in ("conv1d", "conv2d") and g is not None:
         return [_conv_transpose(rec, g, rule)]
+    if isinstance(g, ChannelSlice):
+        channelwise = _channelwise(rec, g, rule)
+        if channelwise is not None:
+            return [channelwise]
+    grads = [_as_dense(g, o.shape) for g, o in zip(grads, rec.outputs)]
+    g = grads[0]
+    if rec.indices is not None:
+        return [_pool_support(rec, g)]
     if name in RELU_FAMILY or (name in SATURATING and rule == "support"):
         return [_nonlinearity(rec, g, rule)]
     if name in DROPOUTS and not _kwarg(rec, "training", 2, True) or name in COPIES:
@@ -107,6 +191,25 @@ def _backward(rec: OpRecord, grads: list[Signal | None], rule: str) -> list[Sign
     if name in NORMS and (rule == "support" or _eval_batch_norm(rec)):
         return [g if rule == "support" else g * _bn_scale(rec, g)]
     return _vjp(rec, grads)
+
+
+def _channelwise(rec: OpRecord, g: ChannelSlice, rule: str) -> ChannelSlice | None:
+    """The rule of a channel-wise op applied to a channel slice, or None when the op is not channel-wise."""
+    name = rec.name
+    if name in DROPOUTS and not _kwarg(rec, "training", 2, True) or name in COPIES:
+        return g
+    if name in NORMS and _eval_batch_norm(rec):
+        scale = _bn_scale(rec, g.values).reshape(-1)[g.channels]
+        return g.with_values(g.values * scale.view(-1, *([1] * (g.values.dim() - 1))))
+    if name not in RELU_FAMILY:
+        return None
+    if rule == "deconvnet":
+        return g.with_values(torch.relu(g.values))
+    if rule == "guided":
+        return g.with_values(torch.relu(g.values) * (g.gather(rec.tracked_inputs()[0]) > 0))
+    if name == "relu":
+        return g.with_values(g.values * (g.gather(rec.outputs[0]) > 0))
+    return None
 
 
 def _nonlinearity(rec: OpRecord, g: Signal, rule: str) -> Signal:
@@ -122,25 +225,40 @@ def _nonlinearity(rec: OpRecord, g: Signal, rule: str) -> Signal:
     return _vjp(rec, [g])[0]
 
 
-def _unpool(rec: OpRecord, g: Signal, rule: str) -> Signal:
-    """Max-unpooling through the recorded switches: scatter-add each window's signal onto its arg-max."""
+def _unpool(rec: OpRecord, g: Signal | ChannelSlice, rectify: bool) -> Signal | ChannelSlice:
+    """Max-unpooling through the recorded switches: scatter-add each window's signal onto its arg-max.
+
+    With ``rectify`` the signal is rectified first (cheaper than rectifying the unpooled one; equal when the
+    windows do not overlap). A channel slice stays a slice: only its own channel's switches are used.
+    """
     x = rec.tracked_inputs()[0]
-    if rule == "support" and rec.name in ("max_pool1d", "max_pool2d"):
-        return _pool_support(rec, g)
-    k, b, c = g.shape[0], x.shape[0], x.shape[1]
-    idx = rec.indices.reshape(1, b * c, -1).expand(k, -1, -1)
-    out = torch.zeros((k, b * c, x[0, 0].numel()), dtype=g.dtype, device=g.device)
-    out.scatter_add_(2, idx, g.reshape(k, b * c, -1))
-    return out.view(k, *x.shape)
+    values = g.values if isinstance(g, ChannelSlice) else g
+    if rectify:
+        values = torch.relu(values)
+    k, b, c = values.shape[0], x.shape[0], values.shape[2]
+    indices = rec.indices.reshape(b, x.shape[1], -1)
+    if isinstance(g, ChannelSlice):
+        indices = indices[:, g.channels].movedim(1, 0).reshape(k, b, -1)
+    else:
+        indices = indices.reshape(1, b * c, -1).expand(k, -1, -1)
+    out = values.new_zeros((k, b * c, x[0, 0].numel()))
+    out.scatter_add_(2, indices, values.reshape(k, b * c, -1))
+    out = out.view(k, b, c, *x.shape[2:])
+    return g.with_values(out) if isinstance(g, ChannelSlice) else out
+
+
+def _pool_params(rec: OpRecord) -> dict:
+    names = ("input", "kernel_size", "stride", "padding", "dilation")
+    params = dict(zip(names, rec.args))
+    params.update({n: v for n, v in rec.kwargs.items() if n in names})
+    return params
 
 
 def _pool_support(rec: OpRecord, g: Signal) -> Signal:
     """Spread a max-pool's signal over its whole window (the geometry, not the switch)."""
     x = rec.tracked_inputs()[0]
     dims = 1 if rec.name == "max_pool1d" else 2
-    names = ("input", "kernel_size", "stride", "padding", "dilation")
-    params = dict(zip(names, rec.args))
-    params.update({n: v for n, v in rec.kwargs.items() if n in names})
+    params = _pool_params(rec)
     kernel = _tuple(params["kernel_size"], dims)
     stride = _tuple(params.get("stride") or kernel, dims)
     channels = x.shape[1]
@@ -159,28 +277,70 @@ def _pool_support(rec: OpRecord, g: Signal) -> Signal:
     return out.view(k, *x.shape)
 
 
-def _conv_transpose(rec: OpRecord, g: Signal, rule: str) -> Signal:
-    """Transposed convolution with the layer's own weights and no bias (``conv{1,2}d_input``)."""
+def _conv_transpose(rec: OpRecord, g: Signal | ChannelSlice, rule: str) -> Signal:
+    """Transposed convolution with the layer's own weights and no bias.
+
+    Stride-1 convolutions take fast forms: a channel slice goes through a grouped convolution with each feature's
+    own flipped kernel; a dense signal into few input channels through a matrix product and ``fold`` (col2im);
+    other dense signals through a forward convolution with the flipped, transposed kernel. The rest use
+    ``conv{1,2}d_input``.
+    """
     params = dict(_CONV_DEFAULTS)
     params.update(zip(_CONV_ARGS, rec.args))
     params.update(rec.kwargs)
-    if isinstance(params["padding"], str):
-        return _vjp(rec, [g])[0]
-    x, weight = params["input"], params["weight"]
+    x, weight = params["input"], params["weight"].detach()  # matmul avoids its fast path for tensors needing grad
+    dims = weight.dim() - 2
+    padding = _numeric_padding(params["padding"], weight, _tuple(params["dilation"], dims))
+    if padding is None:
+        return _vjp(rec, [_as_dense(g, rec.outputs[0].shape)])[0]
     if rule == "support":
         weight = torch.ones_like(weight)
-    conv_input: Callable = torch.nn.grad.conv1d_input if rec.name == "conv1d" else torch.nn.grad.conv2d_input
-    k, b = g.shape[0], x.shape[0]
-    out = conv_input(
-        (k * b, *x.shape[1:]),
-        weight,
-        g.reshape(k * b, *g.shape[2:]),
-        stride=params["stride"],
-        padding=params["padding"],
-        dilation=params["dilation"],
-        groups=params["groups"],
-    )
-    return out.view(k, *x.shape)
+    stride, dilation = _tuple(params["stride"], dims), _tuple(params["dilation"], dims)
+    flipped_padding = tuple(d * (k - 1) - p for k, p, d in zip(weight.shape[2:], padding, dilation))
+    fast = set(stride) == {1} and params["groups"] == 1 and min(flipped_padding) >= 0
+    conv = torch.nn.functional.conv1d if dims == 1 else torch.nn.functional.conv2d
+    k, b = g.values.shape[0] if isinstance(g, ChannelSlice) else g.shape[0], x.shape[0]
+    if fast and isinstance(g, ChannelSlice):
+        kernels = weight[g.channels].flip(list(range(2, 2 + dims)))  # (K, C_in, *kernel)
+        out = conv(
+            g.values.reshape(k, b, *g.values.shape[3:]).movedim(0, 1),
+            kernels.reshape(k * weight.shape[1], 1, *weight.shape[2:]),
+            padding=flipped_padding,
+            dilation=dilation,
+            groups=k,
+        )
+        return out.view(b, k, *x.shape[1:]).movedim(1, 0)
+    g = _as_dense(g, rec.outputs[0].shape).reshape(k * b, *rec.outputs[0].shape[1:])
+    c_out, c_in = weight.shape[0], weight.shape[1]
+    if fast and dims == 2 and c_in * weight[0, 0].numel() <= c_out:
+        columns = torch.matmul(weight.reshape(c_out, -1).t(), g.reshape(k * b, c_out, -1))
+        out = torch.nn.functional.fold(columns, x.shape[2:], weight.shape[2:], dilation=dilation, padding=padding)
+    elif fast:
+        memory = torch.channels_last if dims == 2 else torch.contiguous_format
+        flipped = weight.flip(list(range(2, 2 + dims))).transpose(0, 1)
+        out = conv(
+            g.contiguous(memory_format=memory),
+            flipped.contiguous(memory_format=memory),
+            padding=flipped_padding,
+            dilation=dilation,
+        )
+    else:
+        conv_input: Callable = torch.nn.grad.conv1d_input if dims == 1 else torch.nn.grad.conv2d_input
+        out = conv_input(
+            (k * b, *x.shape[1:]), weight, g, stride=stride, padding=padding, dilation=dilation, groups=params["groups"]
+        )
+    return out.contiguous().view(k, *x.shape)
+
+
+def _numeric_padding(padding, weight: torch.Tensor, dilation: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Symmetric padding per spatial dim; None for a 'same' padding that torch makes asymmetric."""
+    dims = weight.dim() - 2
+    if padding == "valid":
+        return (0,) * dims
+    if padding == "same":
+        total = [d * (k - 1) for k, d in zip(weight.shape[2:], dilation)]
+        return None if any(t % 2 for t in total) else tuple(t // 2 for t in total)
+    return _tuple(padding, dims)
 
 
 def _eval_batch_norm(rec: OpRecord) -> bool:

@@ -360,3 +360,35 @@ def test_data_dependent_forward_is_refused():
     auralise.layers.discover(net, torch.rand(1, 1, 10))
     with pytest.raises(AuraliseError, match="different path"):
         auralise.project_features(net, torch.rand(1, 1, 40), layer=2, features=[0], example=torch.rand(1, 1, 10))
+
+
+class FastPathShapes(nn.Module):
+    """Convolutions that exercise every transposed-convolution path: matmul+fold (few input channels, dilated),
+    the flipped forward convolution, a strided one (generic path), 'same' padding, and overlapping pooling."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(7)
+        self.c1 = nn.Conv2d(2, 24, 3, padding=2, dilation=2)  # 2*9 <= 24: matmul + fold
+        self.c2 = nn.Conv2d(24, 16, (3, 5), padding="same")  # flipped forward convolution
+        self.c3 = nn.Conv2d(16, 12, 3, stride=2, padding=1)  # strided: conv2d_input
+        self.pool1, self.pool2 = nn.MaxPool2d(3, stride=2), nn.MaxPool2d(2)
+        self.bn = nn.BatchNorm2d(16)
+        self.relu1, self.relu2, self.relu3 = nn.ReLU(), nn.ReLU(), nn.ReLU()  # Captum hooks modules only
+        self.top = nn.Identity()
+
+    def forward(self, x):
+        x = self.pool1(self.relu1(self.c1(x)))
+        x = self.pool2(self.relu2(self.bn(self.c2(x))))
+        return self.top(self.relu3(self.c3(x)))
+
+
+@pytest.mark.parametrize("method,cls", [("deconvnet", NeuronDeconvolution), ("guided", NeuronGuidedBackprop)])
+def test_every_transposed_convolution_path_matches_captum(method, cls):
+    net = FastPathShapes().eval()
+    randomise_batch_norms(net)
+    S = spectrogram_like((1, 2, 40, 56))
+    for layer, tap in ((1, net.c1), (2, net.c2), (3, net.top)):
+        tap_name = "block" if tap is net.top else "conv"
+        D = auralise.deconvolve(net, S, layer=layer, features=[0, 5, 9], method=method, tap=tap_name)
+        assert_all_match(D, [captum(cls, net, tap, S, f) for f in (0, 5, 9)])
