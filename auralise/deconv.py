@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import torch
 
+from .chunking import ChunkedProjector
 from .errors import BadParameterError, check_choice
-from .layers import TAPS, Layer, discover, eval_mode
-from .rules import RULES, project
-from .trace import record_forward
+from .layers import LAYOUT_AXES, TAPS, Layer, discover, eval_mode, time_geometry
+from .rules import RULES
+from .trace import Trace, record_forward
 
-DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes of backward signals held at once
+DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes: a chunk's recorded forward pass plus one batch of backward signals
 
 
 @dataclass(frozen=True)
@@ -61,19 +62,6 @@ def _module_of(model) -> torch.nn.Module:
     return module
 
 
-def _seeds(tap: torch.Tensor, features: Sequence[int], select: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seed slices (K, B, 1, *spatial) and their channels (K,): the selected activations of each feature."""
-    kind, count = parse_selection(select)
-    channels = torch.tensor(list(features), dtype=torch.long, device=tap.device)
-    values = tap[:, channels].movedim(1, 0).unsqueeze(2).clone()
-    if kind == "topk":
-        flat = values.reshape(len(features), -1)
-        top = torch.topk(flat, min(count, flat.shape[1]), dim=1).indices
-        kept = torch.zeros_like(flat).scatter_(1, top, flat.gather(1, top))
-        values = kept.view_as(values)
-    return values, channels
-
-
 def check_features(features: Sequence[int] | int, layer: Layer) -> tuple[int, ...]:
     """Features as a tuple, each checked against the layer's channel count (BadParameterError otherwise)."""
     feats = (features,) if isinstance(features, int) else tuple(features)
@@ -98,12 +86,16 @@ def project_features(
     tap: str = "block",
     example: torch.Tensor | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    layout: str | None = None,
+    chunk_frames: int | None = None,
 ) -> Projection:
     """Project ``features`` of ``layer`` onto the input ``S`` (batch 1); see :func:`deconvolve`.
 
     ``example`` is the input the layers are discovered on (default ``S``; a loaded model's patch-length input
-    is cheaper). One forward pass, stopped at the tap; the backward pass runs in batches of features sized so the
-    signals held at once stay within ``memory_budget`` bytes.
+    is cheaper). With the input ``layout`` given (``"BCFT"`` …), a long ``S`` is cut into chunks along time so the
+    recorded forward pass stays within half of ``memory_budget`` bytes (or into chunks of ``chunk_frames``);
+    the stitched result equals the unchunked one. The backward pass runs in batches of features sized to the rest
+    of the budget.
     """
     check_choice(method, RULES, "method")
     check_choice(tap, TAPS, "tap point")
@@ -111,29 +103,75 @@ def project_features(
     if not isinstance(S, torch.Tensor) or S.dim() < 2 or S.shape[0] != 1:
         raise BadParameterError("S must be a model-input tensor with batch size 1, e.g. shape (1, 1, F, T)")
     module = _module_of(model)
-    graph = discover(module, S if example is None else example)
-    lay = graph.layer(layer)
+    projector = make_projector(
+        module,
+        S,
+        [layer],
+        method=method,
+        select=select,
+        tap=tap,
+        example=S if example is None else example,
+        memory_budget=memory_budget,
+        layout=layout,
+        chunk_frames=chunk_frames,
+    )
+    lay = next(iter(projector.layers.values()))
     feats = check_features(features, lay)
-    rec_index, slot = lay.taps[tap]
-    with eval_mode(module):
-        trace = record_forward(module, S, stop_after=rec_index)
-    graph.check(trace, rec_index)
-    tap_tensor = trace.records[rec_index].outputs[slot]
-    per_feature = 4 * max(o.numel() for r in trace.records[: rec_index + 1] for o in r.outputs) * 3
-    batch = max(1, memory_budget // per_feature)
-    parts = [
-        project(trace, (rec_index, slot), *_seeds(tap_tensor, feats[i : i + batch], select), rule=method)
-        for i in range(0, len(feats), batch)
-    ]
-    D = torch.cat(parts).reshape(len(feats), *S.shape[1:])
-    acts = tap_tensor[0, list(feats)].reshape(len(feats), -1)
+    stats = projector.statistics()[lay.number]
+    (_, _, D), *_ = projector.project([(lay.number, feats)])
+    index = torch.tensor(feats, device=stats.energy.device)
     return Projection(
         D=D,
         layer=lay,
         features=feats,
-        activation_max=acts.amax(dim=1),
-        activation_energy=(acts**2).sum(dim=1),
-        silent=tuple(bool(v) for v in (acts == 0).all(dim=1)),
+        activation_max=stats.maximum[index],
+        activation_energy=stats.energy[index],
+        silent=tuple(bool(n == 0) for n in stats.nonzero[index]),
+    )
+
+
+def make_projector(
+    module: torch.nn.Module,
+    S: torch.Tensor,
+    layers: Sequence[int | str],
+    *,
+    method: str,
+    select: str,
+    tap: str,
+    example: torch.Tensor,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    layout: str | None = None,
+    chunk_frames: int | None = None,
+) -> ChunkedProjector:
+    """A :class:`~auralise.chunking.ChunkedProjector` for ``layers`` of ``module`` on the input ``S``."""
+    graph = discover(module, example)
+    lays = [graph.layer(spec) for spec in layers]
+    geometry = {
+        lay.number: time_geometry(module, example, lay, tap=tap, layout=layout) if layout else None for lay in lays
+    }
+    time_axis = LAYOUT_AXES[layout][0] if layout else S.dim() - 1
+    deepest = max(lay.taps[tap][0] for lay in lays)
+    with eval_mode(module):
+        dry = record_forward(module, example, stop_after=deepest)
+    per_frame = sum(o.numel() for r in dry.records for o in r.outputs) * 4 / example.shape[time_axis]
+    per_frame += sum(r.indices.numel() * 8 for r in dry.records if r.indices is not None) / example.shape[time_axis]
+
+    def checked(trace: Trace, upto: int) -> None:
+        graph.check(trace, upto)
+
+    return ChunkedProjector(
+        module,
+        S,
+        lays,
+        geometry=geometry,
+        time_axis=time_axis,
+        method=method,
+        select=select,
+        tap=tap,
+        memory_budget=memory_budget,
+        bytes_per_frame=per_frame,
+        chunk_frames=chunk_frames,
+        check=checked,
     )
 
 

@@ -196,22 +196,86 @@ def receptive_field(
         shape[time_axis] *= 2  # the field may be clipped by the input's ends: look again on a longer input
 
 
+@dataclass(frozen=True)
+class TimeGeometry:
+    """How the units of a tap map tile the input's time axis.
+
+    Along the tap map's axis ``tap_axis``, unit ``j`` sees input frames ``[offset + j * stride, ... + frames)``
+    (``offset`` is negative where the convolutions pad).
+    """
+
+    tap_axis: int
+    stride: int
+    offset: int
+    frames: int
+
+
+def time_geometry(
+    module: torch.nn.Module, example: torch.Tensor, layer: Layer, *, tap: str = "block", layout: str = "BCFT"
+) -> TimeGeometry | None:
+    """The tap's tiling of the input time axis (support rule on unit-impulse seeds), or None when it has none.
+
+    None means the time axis is not a spatial axis of the tap (e.g. it is the input's channel axis) or a unit sees
+    the whole input (a global op before the tap): such models cannot be cut into chunks.
+    """
+    time_axis = LAYOUT_AXES[layout][0]
+    if time_axis == 1:
+        return None
+    rec_index, slot = layer.taps[tap]
+    shape = list(example.shape)
+    _, out = _tap_trace(module, example, shape, rec_index, slot)
+    while shape[time_axis] < 1 << 16:
+        longer = [*shape[:time_axis], 2 * shape[time_axis], *shape[time_axis + 1 :]]
+        trace, longer_out = _tap_trace(module, example, longer, rec_index, slot)
+        changed = [a for a in range(1, out.dim()) if out.shape[a] != longer_out.shape[a]]
+        if len(changed) != 1:
+            return None
+        axis, mid = changed[0], longer_out.shape[changed[0]] // 2
+        first, last = _span(_unit_support(trace, (rec_index, slot), axis, mid), time_axis)
+        if first > 0 and last < longer[time_axis] - 1:
+            stride = _span(_unit_support(trace, (rec_index, slot), axis, mid + 1), time_axis)[0] - first
+            return TimeGeometry(axis, stride, first - mid * stride, last - first + 1) if stride > 0 else None
+        shape, out = longer, longer_out
+    return None
+
+
+def _tap_trace(module, example: torch.Tensor, shape: list[int], rec_index: int, slot: int):
+    dry = torch.rand(shape, dtype=example.dtype, device=example.device)
+    with eval_mode(module):
+        trace = record_forward(module, dry, stop_after=rec_index)
+    return trace, trace.records[rec_index].outputs[slot]
+
+
+def _unit_support(trace: Trace, tap: TapRef, axis: int, index: int) -> torch.Tensor:
+    """Boolean mask over the traced input of what reaches one unit of channel 0 (centred on every axis but
+    ``axis``, where it sits at ``index``)."""
+    out = trace.records[tap[0]].outputs[tap[1]]
+    position = [0, 0, *(n // 2 for n in out.shape[2:])]
+    position[axis] = index
+    seed = torch.zeros((1, *out.shape), dtype=out.dtype, device=out.device)
+    seed[(0, *position)] = 1.0
+    return project(trace, tap, seed, rule="support")[0] != 0
+
+
+def _span(support: torch.Tensor, axis: int) -> tuple[int, int]:
+    """First and last index along ``axis`` where ``support`` is set ((0, -1) when nowhere)."""
+    other = tuple(d for d in range(support.dim()) if d != axis)
+    nz = torch.nonzero(support.to(torch.uint8).amax(dim=other)).flatten()
+    return (int(nz[0]), int(nz[-1])) if len(nz) else (0, -1)
+
+
 def _support(module: torch.nn.Module, dry: torch.Tensor, layer: Layer, tap: str) -> torch.Tensor:
     """Boolean mask over ``dry`` of the inputs that reach the unit at the centre of channel 0 of the tap map."""
     rec_index, slot = layer.taps[tap]
     with eval_mode(module):
         trace = record_forward(module, dry, stop_after=rec_index)
     out = trace.records[rec_index].outputs[slot]
-    seed = torch.zeros((1, *out.shape), dtype=out.dtype, device=out.device)
-    seed[(0, 0, 0, *(n // 2 for n in out.shape[2:]))] = 1.0
-    return project(trace, (rec_index, slot), seed, rule="support")[0] != 0
+    return _unit_support(trace, (rec_index, slot), 2, out.shape[2] // 2) if out.dim() > 2 else out.new_ones(())
 
 
 def _extent(support: torch.Tensor, axis: int) -> int:
-    other = tuple(d for d in range(support.dim()) if d != axis)
-    hit = support.to(torch.uint8).amax(dim=other)
-    nz = torch.nonzero(hit).flatten()
-    return int(nz[-1] - nz[0] + 1) if len(nz) else 0
+    first, last = _span(support, axis)
+    return last - first + 1
 
 
 def layer_table(module: torch.nn.Module, example: torch.Tensor, frontend, *, tap: str = "block") -> list[dict]:

@@ -133,7 +133,15 @@ def auralise_file(
         X = fe.stft(y)
         S = fe.model_input(X).to(dev)
         proj = project_features(
-            loaded.module, S, layer=lay.number, features=feats, method=method, select=select, tap=tap, example=example
+            loaded.module,
+            S,
+            layer=lay.number,
+            features=feats,
+            method=method,
+            select=select,
+            tap=tap,
+            example=example,
+            layout=fe.layout,
         )
         D = fe.to_grid(proj.D)
         waves, gains = resynthesise(X, D, frontend=fe, mode=resynth, phase=phase, length=len(y), normalize=normalize)

@@ -306,11 +306,11 @@ def test_forward_stops_at_the_layer_and_any_length_works():
         rules_calls.append(1)
         return original(*args, **kwargs)
 
-    auralise.deconv.project = counting
+    auralise.chunking.project = counting
     try:
         D = auralise.deconvolve(wired, spectrogram_like(), layer=1, features=list(range(6)))
     finally:
-        auralise.deconv.project = original
+        auralise.chunking.project = original
     assert D.shape[0] == 6
     assert len(rules_calls) == 1, "six features must be projected in one batched backward pass"
 
