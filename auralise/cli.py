@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 import click
@@ -54,6 +55,39 @@ def _with_model_options(f):
     return f
 
 
+_rendering_options = [
+    click.option("--method", type=click.Choice(METHODS), default="deconvnet", show_default=True, help="Backward rule."),
+    click.option(
+        "--select",
+        default="map",
+        show_default=True,
+        help="Which activations seed the projection: map, max, or topk:K.",
+    ),
+    _tap_option("Which tensor is 'the layer': after its pooling (block), its nonlinearity, or the raw conv."),
+    click.option(
+        "--resynth",
+        type=click.Choice(("mask", "magnitude")),
+        default="mask",
+        show_default=True,
+        help="Use the projection as a mask on the song's STFT, or as the magnitude itself.",
+    ),
+    click.option("--phase", type=click.Choice(("original", "griffinlim")), default="original", show_default=True),
+    click.option(
+        "--normalize",
+        type=click.Choice(("peak", "none")),
+        default="peak",
+        show_default=True,
+        help="peak: each WAV peaks at 0.99; none: keep levels comparable across features (float WAV).",
+    ),
+]
+
+
+def _with_rendering_options(f):
+    for option in reversed(_rendering_options):
+        f = option(f)
+    return f
+
+
 @cli.command("run")
 @click.argument("model", type=click.Path())
 @click.argument("audio", type=click.Path())
@@ -67,26 +101,7 @@ def _with_model_options(f):
     required=True,
     help="Feature (output channel, 0-based); repeat for several.",
 )
-@click.option("--method", type=click.Choice(METHODS), default="deconvnet", show_default=True, help="Backward rule.")
-@click.option(
-    "--select", default="map", show_default=True, help="Which activations seed the projection: map, max, or topk:K."
-)
-@_tap_option("Which tensor is 'the layer': after its pooling (block), its nonlinearity, or the raw conv.")
-@click.option(
-    "--resynth",
-    type=click.Choice(("mask", "magnitude")),
-    default="mask",
-    show_default=True,
-    help="Use the projection as a mask on the song's STFT, or as the magnitude itself.",
-)
-@click.option("--phase", type=click.Choice(("original", "griffinlim")), default="original", show_default=True)
-@click.option(
-    "--normalize",
-    type=click.Choice(("peak", "none")),
-    default="peak",
-    show_default=True,
-    help="peak: each WAV peaks at 0.99; none: keep levels comparable across features (float WAV).",
-)
+@_with_rendering_options
 @click.option(
     "--out",
     "out_dir",
@@ -151,6 +166,80 @@ def run_command(
                 click.echo(f"wrote {path}")
 
 
+@cli.command("export")
+@click.argument("model", type=click.Path())
+@click.argument("audio", type=click.Path(), nargs=-1, required=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True, help="Folder of the listening set.")
+@click.option("--layers", default="all", show_default=True, help="'all' or a list: 1,3 or 2-4 (numbers or paths).")
+@click.option(
+    "--features",
+    default="all",
+    show_default=True,
+    help="Per layer: 'all', a list such as 0,5,38 or 0-15, or top:K (the K most active for each song).",
+)
+@_with_rendering_options
+@click.option("--figures", is_flag=True, help="Also write a full matplotlib figure per feature (slower).")
+@click.option("--workers", type=int, default=2, show_default=True, help="Threads writing files while computing.")
+@click.option("--memory", type=float, default=1.0, show_default=True, help="Working-memory budget in GiB.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto (cuda when available).")
+@click.option("--force", is_flag=True, help="Start over: remove a previous export in --out.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted export; finished items are kept.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_with_model_options
+def export_command(
+    model, audio, out_dir, layers, features, method, select, tap, resynth, phase, normalize, figures, workers,
+    memory, device, force, resume, quiet, frontend, trust_model,
+) -> None:  # fmt: skip
+    """Export a listening set: AUDIO files x layers x features as WAV + PNG, manifest.json and index.html."""
+    from .export import ExportOptions, export
+
+    if not memory > 0:
+        raise click.BadParameter("must be a positive number of GiB", param_hint="--memory")
+    options = ExportOptions(layers, features, method, select, tap, resynth, phase, normalize, figures)
+    with _ExportProgress(len(audio), quiet) as progress:
+        manifest = export(
+            model, audio, out_dir, options=options, force=force, resume=resume, workers=workers, device=device,
+            memory_budget=int(memory * (1 << 30)), trust=trust_model, frontend=frontend, progress=progress,
+        )  # fmt: skip
+    items = sum(len(s["items"]) for s in manifest["songs"])
+    for song in manifest["songs"]:
+        for note in song["notes"]:
+            click.echo(f"note: {song['id']}: {note}", err=True)
+    click.echo(f"wrote {items} features of {len(manifest['songs'])} song(s) to {out_dir}; open {out_dir}/index.html")
+
+
+class _ExportProgress:
+    """Two tqdm bars on stderr: songs overall, and items of the current song (nothing with ``quiet``)."""
+
+    def __init__(self, songs: int, quiet: bool):
+        self.songs, self.quiet, self.current, self.overall, self.song = songs, quiet, None, None, None
+
+    def __enter__(self):
+        return None if self.quiet else self
+
+    def __call__(self, song: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.overall is None:  # created once the checks have passed, so a usage error prints one line only
+            self.overall = tqdm(total=self.songs, desc="songs", unit="song", position=0, dynamic_ncols=True)
+        if song != self.current:
+            if self.song is not None:
+                self.song.close()
+                self.overall.update(1)
+            self.current = song
+            self.song = tqdm(total=total, desc=song, unit="feature", position=1, leave=False, dynamic_ncols=True)
+        self.song.n = done
+        self.song.refresh()
+
+    def __exit__(self, *exc) -> None:
+        if self.song is not None:
+            self.song.close()
+            if exc[0] is None:
+                self.overall.update(1)
+        if self.overall is not None:
+            self.overall.close()
+
+
 @cli.command("inspect")
 @click.argument("model", type=click.Path())
 @_tap_option("Tap point whose output shape and receptive field are shown.")
@@ -212,8 +301,13 @@ def train_command(recipe, out_path, force, quiet) -> None:
     click.echo(f"wrote {out_path} (test accuracy {provenance['test_accuracy']:.3f})")
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and an exit code, never a traceback."""
+    signal.signal(signal.SIGTERM, _terminate)  # `kill` cleans up like Ctrl-C: temporary files go, targets stay
     try:
         code = cli.main(args=argv, prog_name="auralise", standalone_mode=False)
     except click.exceptions.Abort as exc:
