@@ -139,7 +139,13 @@ def _layer_heading(number: object, layer: Mapping[str, Any] | None) -> str:
 
 
 def _is_num(value: object) -> bool:
+    """A real number (bools excluded)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _order(value: object) -> tuple[int, float, str]:
+    """Sort key: numbers in numeric order first, anything else after them by its text."""
+    return (0, float(value), "") if _is_num(value) else (1, 0.0, str(value))
 
 
 def _card(song_id: str, item: Mapping[str, Any], channels: object) -> str:
@@ -217,8 +223,8 @@ def _song(song: Mapping[str, Any], slug: str, layers: Mapping[Any, Mapping[str, 
     for item in song.get("items") or []:
         by_layer.setdefault(item.get("layer"), []).append(item)
     body = ['<div class="layers">']
-    for number in sorted(by_layer, key=lambda n: (not _is_num(n), n if _is_num(n) else str(n))):
-        items = sorted(by_layer[number], key=lambda it: (not _is_num(it.get("feature")), it.get("feature") or 0))
+    for number in sorted(by_layer, key=_order):
+        items = sorted(by_layer[number], key=lambda it: _order(it.get("feature")))
         layer = layers.get(number)
         channels = (layer or {}).get("channels")
         body.append(f'<h3 class="layer">{_layer_heading(number, layer)}</h3>')
@@ -396,8 +402,7 @@ _JS = r"""
   // (back to preload="none", which holds no player) when it scrolls far away ----
   const warm = (a) => {
     if (a.preload === "metadata") return;
-    a.preload = "metadata";
-    if (a.readyState === 0) a.load();
+    a.preload = "metadata";  // Chromium resumes the deferred load by itself
   };
   const cool = (a) => {
     if (a.preload !== "metadata" || !a.paused) return;

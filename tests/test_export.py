@@ -16,6 +16,7 @@ import soundfile as sf
 from conftest import SR
 from PIL import Image
 from test_cli import assert_error, assert_nothing_written, run_cli, run_ok
+from test_page import _WAIT_FOR_MEDIA, browser  # noqa: F401  (browser is a fixture)
 
 from auralise import export as export_module
 from auralise.export import JOURNAL, parse_feature_spec, parse_layer_spec, song_ids
@@ -256,3 +257,22 @@ def test_long_song_in_small_memory_matches_the_one_pass_export(tmp_path, choi_mo
         a = sf.read(tmp_path / "big" / name, dtype="int16")[0].astype(int)
         b = sf.read(tmp_path / "small" / name, dtype="int16")[0].astype(int)
         assert np.abs(a - b).max() <= 1, name
+
+
+def test_real_export_page_in_chromium(browser, exported, tmp_path):  # noqa: F811
+    """The page of a real export: no console errors, every image and every audio element loads."""
+    manifest = json.loads((exported / "manifest.json").read_text())
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto((exported / "index.html").as_uri())
+    result = page.evaluate(_WAIT_FOR_MEDIA)
+    assert result["ok"], result
+    n_items = sum(len(song["items"]) for song in manifest["songs"])
+    assert result["audio"] == result["images"] == n_items + len(manifest["songs"])
+    shot = tmp_path / "export_page.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000 and errors == []
+    context.close()

@@ -207,7 +207,10 @@ def test_page_lists_every_file_url_quoted(export):
     for src in audio_src + img_src:
         assert not set(src) & set(" #?&'\"é"), src
     assert "caf%C3%A9%20mix%20%231%20%26%20%27b%27%3F/original.wav" in audio_src
-    assert all(a["preload"] == "metadata" and "controls" in a for a in page.find("audio"))
+    # Originals load their metadata at once; feature players only near the viewport (the page's script does it).
+    assert all("controls" in a for a in page.find("audio"))
+    assert [a["preload"] for a in page.find("audio", **{"class": "orig-audio"})] == ["metadata"] * len(SONGS)
+    assert {a["preload"] for a in page.find("audio", **{"class": "feat"})} == {"none"}
     assert all(a["loading"] == "lazy" and a["alt"] for a in page.find("img", **{"class": "thumb"}))
     figures = page.find("a", **{"class": "fig"})
     assert [a["href"] for a in figures] == [quote(f"{s}/layer3_feature38_figure.png") for s in SONGS]
@@ -428,3 +431,34 @@ def test_browser_keyboard(page):
     page.select_option("#sort", "feature")
     features = page.eval_on_selector_all(".grid", "gs => gs.map(g => Array.from(g.children, c => +c.dataset.feature))")
     assert features == [sorted(f) for f in features] and features[0] == [0, 5, 12]
+
+
+def test_browser_large_set_stays_within_chromium_player_limit(browser, export):
+    """Chromium refuses more than ~1000 media players on a page: 1,200 cards must still all be playable."""
+    root, manifest = export
+    songs = []
+    for s in range(4):  # 4 songs x 5 layers x 60 features, reusing the export's files
+        base = manifest["songs"][s % 2]
+        items = [
+            {**base["items"][f % 6], "layer": layer, "feature": f, "rank": f + 1, "silent": False}
+            for layer in range(1, 6)
+            for f in range(60)
+        ]
+        songs.append({**base, "id": f"{base['id']} {s}", "items": items})
+    (root / "large.html").write_text(render_page({**manifest, "songs": songs}), encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto((root / "large.html").as_uri())
+    assert page.locator(".card").count() == 1200
+    warm = "document.querySelectorAll('audio.feat[preload=metadata]').length"
+    page.wait_for_function(f"{warm} > 0")
+    assert page.evaluate(warm) < 200
+    page.locator(".card").last.focus()
+    page.keyboard.press(" ")
+    page.wait_for_function("!document.activeElement.querySelector('audio').paused")
+    assert page.evaluate(warm) < 200
+    assert errors == []
+    context.close()
