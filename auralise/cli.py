@@ -240,6 +240,192 @@ class _ExportProgress:
             self.overall.close()
 
 
+@cli.command("rank")
+@click.argument("model", type=click.Path())
+@click.argument("audio", type=click.Path())
+@click.option("--layer", "-l", "layers", multiple=True, help="Conv layer (number or path); repeat; default all.")
+@click.option("--top", type=click.IntRange(min=1), default=None, help="Show only the K most active per layer.")
+@_tap_option("Tap point whose activations are measured.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto (cuda when available).")
+@_with_model_options
+def rank_command(model, audio, layers, top, tap, as_json, device, frontend, trust_model) -> None:
+    """Rank the features of each layer by activation energy on AUDIO, and list the dead ones."""
+    from .ranking import rank_features
+
+    ranked = rank_features(
+        model, audio, layers=list(layers) or None, tap=tap, device=device, trust=trust_model, frontend=frontend
+    )
+    if as_json:
+        payload = {
+            "model": str(model),
+            "audio": str(audio),
+            "tap": tap,
+            "layers": [
+                {
+                    "layer": number,
+                    "features": [r.to_dict() for r in rows[:top]],
+                    "dead": [r.feature for r in rows if r.dead],
+                }
+                for number, rows in ranked.items()
+            ],
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    click.echo(f"{audio} through {model} (tap '{tap}'): features by activation energy")
+    for number, rows in ranked.items():
+        dead = [r.feature for r in rows if r.dead]
+        click.echo(f"\nlayer {number}: {len(rows)} features, {len(dead)} dead")
+        click.echo(f"{'rank':>4}  {'feature':>7}  {'energy':>10}  {'share':>6}  {'max':>9}")
+        for r in rows[:top]:
+            click.echo(f"{r.rank:>4}  {r.feature:>7}  {r.energy:>10.4g}  {r.share:>6.1%}  {r.maximum:>9.4g}")
+        click.echo(f"dead (never active on this song): {', '.join(map(str, dead)) if dead else 'none'}")
+
+
+_COMMAND_LINE: list[str] = []  # the arguments of this invocation, recorded in the figures it writes
+
+
+def _command_line() -> str:
+    import shlex
+
+    return shlex.join(["auralise", *_COMMAND_LINE])
+
+
+_figure_output_options = [
+    click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help="FILE.pdf, .svg or .png."),
+    click.option("--width", default="double", show_default=True, help="single or double column, or inches."),
+    click.option("--force", is_flag=True, help="Overwrite an existing file."),
+]
+
+
+def _with_figure_output(f):
+    for option in reversed(_figure_output_options):
+        f = option(f)
+    return f
+
+
+@cli.group("figure")
+def figure_group() -> None:
+    """Publication figures: deconvolution grids, learned filters, receptive fields, the attribute study."""
+
+
+@figure_group.command("grid")
+@click.argument("model", type=click.Path())
+@click.argument("audio", type=click.Path())
+@click.option("--features", required=True, help="Features as LAYER-FEATURE, comma separated: 1-9,1-27,3-38.")
+@_with_figure_output
+@click.option("--original", is_flag=True, help="Add the song's spectrogram as the first panel.")
+@click.option("--linear-freq", is_flag=True, help="Linear frequency axis (default: logarithmic).")
+@click.option("--shared-scale", is_flag=True, help="One dB scale (re the largest panel) for all panels.")
+@click.option("--columns", type=click.IntRange(min=1), default=None, help="Panels per row.")
+@click.option("--notes", type=click.Path(dir_okay=False), default=None, help="Listening-page notes JSON: names.")
+@_with_rendering_options
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto (cuda when available).")
+def figure_grid_command(
+    model, audio, features, out, width, force, original, linear_freq, shared_scale, columns, notes, method, select,
+    tap, resynth, phase, normalize, device,
+) -> None:  # fmt: skip
+    """Deconvolved spectrograms of FEATURES of MODEL on AUDIO, one panel each (Choi et al. Figs. 3-8)."""
+    from .paper import grid
+
+    path, warnings = grid(
+        model, audio, features, out, original=original, log_freq=not linear_freq, shared_scale=shared_scale,
+        columns=columns, notes=notes, width=width, method=method, select=select, tap=tap, device=device,
+        force=force, command=_command_line(),
+    )  # fmt: skip
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"wrote {path}")
+
+
+@figure_group.command("filters")
+@click.argument("model", type=click.Path())
+@click.option("--layer", "-l", default="1", show_default=True, help="Conv layer: number or module path.")
+@click.option("--features", default=None, help="Features to show: 0-15 or 0,5,38 (default all).")
+@_with_figure_output
+def figure_filters_command(model, layer, features, out, width, force) -> None:
+    """The learned kernels of one layer, diverging colours centred on zero (Choi et al. Fig. 4)."""
+    from .export import parse_feature_spec
+    from .paper import filters
+
+    feats = None
+    if features is not None:
+        kind, feats = parse_feature_spec(features)
+        if kind != "list":
+            raise click.BadParameter("give a list such as 0-15 or 0,5,38", param_hint="--features")
+    path = filters(model, out, layer=layer, features=feats, width=width, force=force, command=_command_line())
+    click.echo(f"wrote {path}")
+
+
+@figure_group.command("receptive-field")
+@click.argument("model", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(("md", "latex", "csv")), default="md", show_default=True)
+@_tap_option("Tap point whose units' receptive fields are measured.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def figure_receptive_field_command(model, fmt, tap, out, force) -> None:
+    """Table 1: kernel and effective width (ms) and height (Hz) of each layer, computed exactly."""
+    from pathlib import Path
+
+    from .audio import atomic_path
+    from .errors import OutputError
+    from .paper import receptive_field_table
+
+    if out is not None and Path(out).exists() and not force:
+        raise OutputError(f"{out} already exists; pass --force to overwrite or choose another --out")
+    text = receptive_field_table(model, fmt=fmt, tap=tap)
+    if out is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out}")
+
+
+@figure_group.command("attributes")
+@click.argument("model", type=click.Path())
+@_with_figure_output
+@click.option("--instruments", default=None, help="Comma-separated timbres (default: all six).")
+@click.option("--chords", default=None, help="Comma-separated chord types (default: all eight).")
+@click.option("--keys", default=None, help="Comma-separated keys, e.g. Eb2,Bb2,A3,G4 (the default).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Also write the numbers.")
+@click.option("--method", type=click.Choice(METHODS), default="deconvnet", show_default=True, help="Backward rule.")
+@_tap_option("Tap point of every layer.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def figure_attributes_command(
+    model, out, width, force, instruments, chords, keys, csv_path, method, tap, quiet
+) -> None:
+    """How each layer's features change with key, chord and instrument (Choi et al. Fig. 10), plus a CSV."""
+    from .paper import attributes
+
+    def split(text):
+        return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="signals", unit="signal", dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        table = attributes(
+            model, out, instruments=split(instruments), chords=split(chords), keys=split(keys), csv_path=csv_path,
+            width=width, method=method, tap=tap, force=force, command=_command_line(),
+            progress=progress if bar is not None else None,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    for row in table.as_rows():
+        click.echo("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    click.echo(f"wrote {out}" + (f" and {csv_path}" if csv_path else ""))
+
+
 @cli.command("inspect")
 @click.argument("model", type=click.Path())
 @_tap_option("Tap point whose output shape and receptive field are shown.")
@@ -308,6 +494,7 @@ def _terminate(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and an exit code, never a traceback."""
     signal.signal(signal.SIGTERM, _terminate)  # `kill` cleans up like Ctrl-C: temporary files go, targets stay
+    _COMMAND_LINE[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         code = cli.main(args=argv, prog_name="auralise", standalone_mode=False)
     except click.exceptions.Abort as exc:

@@ -449,8 +449,8 @@ def _choose(kind: str, arg, channels: int, stats) -> list[int]:
         return list(range(channels))
     if kind == "list":
         return list(arg)
-    order = [int(i) for i in np.argsort(-stats.energy.cpu().numpy(), kind="stable")]
-    return sorted(order[: min(arg, channels)])
+    ranks = stats.ranks()  # the ranking of `auralise rank`
+    return [f for f in range(channels) if ranks[f] <= arg]
 
 
 def remove_export(out: Path) -> None:

@@ -1,0 +1,226 @@
+"""One call per paper figure: load the model (and song), compute, draw with :mod:`auralise.figures`, save.
+
+These are what the ``auralise figure ...`` commands run. Every check (features, output path, width, notes file)
+happens before anything is computed; the file is written atomically with the command line in its metadata.
+
+Example
+-------
+>>> from auralise.paper import grid
+>>> grid("models/choi2016-synth.pt", "demo_audio/dance.ogg", "1-42,3-62,5-41", "fig.pdf")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import BadParameterError, OutputError
+
+FIGURE_EXTENSIONS = (".pdf", ".svg", ".png")
+
+
+def parse_feature_pairs(spec: str) -> list[tuple[int, int]]:
+    """``"1-9,1-27,3-38"`` → [(1, 9), (1, 27), (3, 38)]: features named "L-F" as in the paper."""
+    pairs = []
+    for part in str(spec).split(","):
+        m = re.fullmatch(r"\s*(\d+)-(\d+)\s*", part)
+        if not m or int(m.group(1)) < 1:
+            raise BadParameterError(
+                f"bad feature list {spec!r}: name features LAYER-FEATURE, comma separated, e.g. 1-9,3-38"
+            )
+        pairs.append((int(m.group(1)), int(m.group(2))))
+    return list(dict.fromkeys(pairs))
+
+
+def load_notes(path: str | os.PathLike | None, model_sha: str | None) -> tuple[dict[str, str], list[str]]:
+    """Feature names from a listening page's notes JSON ({"3-38": "kick"}), and warnings (another model's notes)."""
+    if path is None:
+        return {}, []
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadParameterError(f"notes file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        reason = str(exc).splitlines()[0]
+        raise BadParameterError(f"cannot read notes file {path} ({reason}); pass the JSON the page downloads") from None
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != "auralise-notes"
+        or not isinstance(data.get("features"), dict)
+    ):
+        raise BadParameterError(f"{path} is not an auralise notes file (format 'auralise-notes' with 'features')")
+    warnings = []
+    if model_sha and data.get("model") and data["model"] != model_sha:
+        warnings.append(f"the notes in {path} were written for another model file (sha256 {data['model'][:12]})")
+    return {str(k): str(v) for k, v in data["features"].items() if str(v).strip()}, warnings
+
+
+def check_figure_path(out: str | os.PathLike, force: bool) -> Path:
+    """The output path, checked: a known extension, not an existing file unless ``force``."""
+    path = Path(out)
+    if path.suffix.lower() not in FIGURE_EXTENSIONS:
+        raise BadParameterError(f"--out must end in {', '.join(FIGURE_EXTENSIONS)} (the format follows it): {out}")
+    if path.exists() and not force:
+        raise OutputError(f"{path} already exists; pass --force to overwrite or choose another --out")
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name ending in .pdf, .svg or .png")
+    return path
+
+
+def _finish(fig, out: Path, command: str | None) -> Path:
+    from .audio import check_output_dir
+    from .figures import save_figure_file
+
+    check_output_dir(out.parent)
+    return save_figure_file(fig, out, command=command)
+
+
+def grid(
+    model,
+    audio: str | os.PathLike,
+    features: str,
+    out: str | os.PathLike,
+    *,
+    original: bool = False,
+    log_freq: bool = True,
+    shared_scale: bool = False,
+    columns: int | None = None,
+    notes: str | os.PathLike | None = None,
+    width: str | float = "double",
+    method: str = "deconvnet",
+    select: str = "map",
+    tap: str = "block",
+    device: str | None = "auto",
+    force: bool = False,
+    command: str | None = None,
+) -> tuple[Path, list[str]]:
+    """Deconvolved spectrograms of the named features of one song, one panel each (Figs. 3–8); (path, warnings)."""
+    import torch
+
+    from .audio import load_audio
+    from .deconv import check_features, make_projector
+    from .export import file_sha256
+    from .figures import figure_width, grid_figure, house_style
+    from .layers import discover, receptive_field
+    from .modelfile import LoadedModel, load_model
+    from .render import min_audio_samples, resolve_device
+
+    pairs = parse_feature_pairs(features)
+    path = check_figure_path(out, force)
+    figure_width(width)
+    dev = resolve_device(device)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    model_path = loaded.meta.get("path")
+    names, warnings = load_notes(notes, file_sha256(model_path) if model_path and Path(model_path).is_file() else None)
+    loaded.to(dev)
+    fe, example = loaded.frontend, loaded.example_input()
+    graph = discover(loaded.module, example)
+    layers = {n: graph.layer(n) for n in dict.fromkeys(n for n, _ in pairs)}
+    for n, f in pairs:
+        check_features([f], layers[n])
+    deepest = max(layers.values(), key=lambda lay: lay.taps[tap][0])
+    rf_frames, _ = receptive_field(loaded.module, example, deepest, tap=tap, layout=fe.layout)
+    y, _ = load_audio(audio, sr=fe.sr, min_samples=min_audio_samples(fe, rf_frames))
+    X = fe.stft(y)
+    S = fe.model_input(X).to(dev)
+    projector = make_projector(
+        loaded.module, S, list(layers), method=method, select=select, tap=tap, example=example, layout=fe.layout
+    )
+    groups = [(n, [f for m, f in pairs if m == n]) for n in layers]
+    with torch.inference_mode():
+        projected = {(n, f): fe.to_grid(D[k : k + 1].cpu())[0] for n, fs, D in projector.project(groups)
+                     for k, f in enumerate(fs)}  # fmt: skip
+    panels = []
+    for n, f in pairs:
+        name = names.get(f"{n}-{f}")
+        panels.append((f"Feature {n}-{f}" + (f" · {name}" if name else ""), projected[(n, f)]))
+    import numpy as np
+
+    with house_style():
+        fig = grid_figure(
+            panels,
+            frontend=fe,
+            original=np.abs(X) if original else None,
+            log_freq=log_freq,
+            shared_scale=shared_scale,
+            columns=columns,
+            width=width,
+        )
+        return _finish(fig, path, command), warnings
+
+
+def filters(
+    model,
+    out: str | os.PathLike,
+    *,
+    layer: int | str = 1,
+    features: Sequence[int] | None = None,
+    width: str | float = "double",
+    force: bool = False,
+    command: str | None = None,
+) -> Path:
+    """The learned kernels of one layer as images, diverging colours centred on zero (Fig. 4)."""
+    from .deconv import check_features
+    from .figures import figure_width, filters_figure, house_style, layer_weights
+    from .layers import discover
+    from .modelfile import LoadedModel, load_model
+
+    path = check_figure_path(out, force)
+    figure_width(width)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    lay = discover(loaded.module, loaded.example_input()).layer(layer)
+    feats = list(check_features(list(features), lay)) if features is not None else None
+    with house_style():
+        fig = filters_figure(layer_weights(loaded.module, lay), features=feats, layer=lay.number, width=width)
+        return _finish(fig, path, command)
+
+
+def receptive_field_table(model, *, fmt: str = "md", tap: str = "block") -> str:
+    """Table 1: per layer the kernel and the effective width (frames, ms) and height (bins, Hz)."""
+    from .figures import receptive_field_table as format_table
+    from .layers import layer_table
+    from .modelfile import LoadedModel, load_model
+
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    rows = layer_table(loaded.module, loaded.example_input(), loaded.frontend, tap=tap)
+    return format_table(rows, fmt=fmt)
+
+
+def attributes(
+    model,
+    out: str | os.PathLike,
+    *,
+    instruments: Sequence[str] | None = None,
+    chords: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
+    csv_path: str | os.PathLike | None = None,
+    width: str | float = "double",
+    method: str = "deconvnet",
+    tap: str = "block",
+    force: bool = False,
+    command: str | None = None,
+    progress=None,
+):
+    """The key/chord/instrument study (Fig. 10): figure at ``out``, numbers at ``csv_path``; returns the table."""
+    from .attributes import attribute_study, attributes_figure
+    from .audio import atomic_path
+    from .figures import figure_width, house_style
+    from .modelfile import LoadedModel, load_model
+
+    path = check_figure_path(out, force)
+    if csv_path is not None and Path(csv_path).exists() and not force:
+        raise OutputError(f"{csv_path} already exists; pass --force to overwrite or choose another --csv")
+    inches = figure_width(width)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
+    kwargs = {k: list(v) for k, v in (("instruments", instruments), ("chords", chords), ("keys", keys)) if v}
+    table = attribute_study(loaded, method=method, tap=tap, progress=progress, **kwargs)
+    with house_style():
+        fig = attributes_figure(table, width=inches)
+        _finish(fig, path, command)
+    if csv_path is not None:
+        with atomic_path(csv_path) as tmp:
+            table.to_csv(tmp)
+    return table
