@@ -99,7 +99,7 @@ class ChunkedProjector:
         self.module, self.S, self.layers = module, S, {lay.number: lay for lay in layers}
         self.geometry, self.time_axis = geometry, time_axis
         self.method, self.tap, self.memory_budget = method, tap, memory_budget
-        self.selection = parse_selection(select)
+        self.select, self.selection = select, parse_selection(select)
         self.n_frames = S.shape[time_axis]
         self.bytes_per_frame, self.check = bytes_per_frame, check
         self._stats: dict[int, FeatureStats] | None = None
@@ -107,6 +107,26 @@ class ChunkedProjector:
         if chunk_frames is None:
             chunk_frames = max(1, int(memory_budget / 2 / max(bytes_per_frame, 1.0)))
         self.chunks = self._plan(chunk_frames)
+
+    def with_input(self, S: torch.Tensor, layers: Sequence[int] | None = None) -> ChunkedProjector:
+        """The same projector (layers' geometry, rule, selection, budget) on another input ``S`` of this layout.
+
+        Cheaper than :func:`~auralise.deconv.make_projector`, which measures each layer's geometry with dry passes.
+        """
+        numbers = list(self.layers) if layers is None else list(layers)
+        return ChunkedProjector(
+            self.module,
+            S,
+            [self.layers[n] for n in numbers],
+            geometry={n: self.geometry[n] for n in numbers},
+            time_axis=self.time_axis,
+            method=self.method,
+            select=self.select,
+            tap=self.tap,
+            memory_budget=self.memory_budget,
+            bytes_per_frame=self.bytes_per_frame,
+            check=self.check,
+        )
 
     def _plan(self, chunk_frames: int) -> list[Chunk]:
         geos = [self.geometry[n] for n in self.layers]

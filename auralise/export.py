@@ -271,7 +271,9 @@ def export(
     if not (resume and (out / JOURNAL).exists()):
         journal.start()
     songs = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    from .memory import reuse_freed_memory
+
+    with reuse_freed_memory(), ThreadPoolExecutor(max_workers=workers) as pool:
         for song_id, path in zip(ids, audio):
             y, info = load_audio(path, sr=fe.sr, min_samples=min_samples)
             song = _SongExport(loaded, lays, o, out, song_id, y, dev, memory_budget, pool, journal, done, progress)

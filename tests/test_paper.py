@@ -103,3 +103,21 @@ def test_extension_and_existing_file(capsys, tmp_path, choi_model):
     assert target.read_bytes() == b"keep"
     run_ok(capsys, "figure", "filters", choi_model, "--out", target, "--force")
     assert Image.open(target).size[0] > 1000
+
+
+def test_attributes_command_writes_figure_and_csv(capsys, tmp_path, choi_model):
+    from auralise.attributes import AttributeTable
+
+    pdf, csv_path = tmp_path / "fig10.pdf", tmp_path / "fig10.csv"
+    out, _ = run_ok(capsys, "figure", "attributes", choi_model, "--instruments", "sine,piano", "--chords",
+                    "major,minor", "--keys", "A3,G4", "--out", pdf, "--csv", csv_path, "--quiet")  # fmt: skip
+    assert f"wrote {pdf} and {csv_path}" in out
+    table = AttributeTable.from_csv(csv_path)
+    assert sorted({(r.layer, r.attribute) for r in table.rows}) == sorted(
+        (layer, attr) for layer in range(1, 6) for attr in ("instrument", "chord", "key")
+    )
+    assert all(r.n_pairs + r.n_skipped == 4 * 8 for r in table.rows)  # 4 pairs per attribute x 8 features
+    assert pdf.read_bytes().startswith(b"%PDF") and b"auralise figure attributes" in pdf.read_bytes()
+    code, _, err = run_cli(capsys, "figure", "attributes", choi_model, "--instruments", "kazoo", "--out",
+                           tmp_path / "x.pdf", "--quiet")  # fmt: skip
+    assert_error(code, err, 2, "kazoo")
