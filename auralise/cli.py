@@ -33,6 +33,17 @@ def cli() -> None:
     """Hear and see what each feature of a trained music CNN responds to (deconvnet auralisation)."""
 
 
+def _applying(options: list):
+    """A decorator adding the click ``options`` to a command, in the order listed."""
+
+    def decorate(f):
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
 _model_options = [
     click.option(
         "--frontend",
@@ -49,10 +60,7 @@ def _tap_option(help_text: str):
     return click.option("--tap", type=click.Choice(TAPS), default="block", show_default=True, help=help_text)
 
 
-def _with_model_options(f):
-    for option in reversed(_model_options):
-        f = option(f)
-    return f
+_with_model_options = _applying(_model_options)
 
 
 _rendering_options = [
@@ -82,10 +90,7 @@ _rendering_options = [
 ]
 
 
-def _with_rendering_options(f):
-    for option in reversed(_rendering_options):
-        f = option(f)
-    return f
+_with_rendering_options = _applying(_rendering_options)
 
 
 @cli.command("run")
@@ -298,10 +303,7 @@ _figure_output_options = [
 ]
 
 
-def _with_figure_output(f):
-    for option in reversed(_figure_output_options):
-        f = option(f)
-    return f
+_with_figure_output = _applying(_figure_output_options)
 
 
 @cli.group("figure")

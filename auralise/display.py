@@ -183,7 +183,7 @@ def feature_figure(
     return fig
 
 
-def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 120) -> Path:
+def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 120, metadata: dict | None = None) -> Path:
     """Save ``fig`` atomically; the format follows the extension (.png, .pdf, .svg, ...).
 
     Parameters
@@ -192,6 +192,8 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 120) -> Pa
     path : str or PathLike
     dpi : float
         Resolution for raster formats.
+    metadata : dict, optional
+        Passed to ``savefig`` (keys depend on the format, e.g. PDF ``Subject``, PNG ``Description``).
 
     Returns
     -------
@@ -219,7 +221,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 120) -> Pa
         )
     try:
         with atomic_path(final) as tmp:
-            fig.savefig(tmp, dpi=dpi, format=fmt)
+            fig.savefig(tmp, dpi=dpi, format=fmt, metadata=metadata)
     except OSError as exc:
         reason = " ".join(str(exc.strerror or exc).split())
         raise OutputError(f"cannot write {final}: {reason}; choose another output path") from exc

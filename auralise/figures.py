@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from auralise.errors import BadParameterError, OutputError, check_choice
+from auralise.errors import BadParameterError, check_choice
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -220,7 +220,7 @@ def save_figure_file(fig: Figure, path: str | os.PathLike, *, command: str | Non
         The file cannot be written.
     """
     from auralise import __version__
-    from auralise.audio import atomic_path
+    from auralise.display import save_figure
 
     final = Path(path)
     ext = final.suffix.lower()
@@ -244,17 +244,8 @@ def save_figure_file(fig: Figure, path: str | os.PathLike, *, command: str | Non
             metadata["Description"] = command
     while not hasattr(fig, "savefig"):  # a SubFigure: save the figure it is part of
         fig = fig.figure
-    if fig.canvas is None or not hasattr(fig.canvas, "print_figure"):
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        FigureCanvasAgg(fig)
-    try:
-        with house_style(), atomic_path(final) as tmp:
-            fig.savefig(tmp, format=ext[1:], dpi=PNG_DPI, metadata=metadata)
-    except OSError as exc:
-        reason = " ".join(str(exc.strerror or exc).split())
-        raise OutputError(f"cannot write {final}: {reason}; choose another output path") from exc
-    return final
+    with house_style():
+        return save_figure(fig, final, dpi=PNG_DPI, metadata=metadata)
 
 
 # ---------------------------------------------------------------------------------------------------- Fig. 4
