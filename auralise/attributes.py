@@ -597,7 +597,7 @@ def attribute_study(
     signals = model_signals(
         instruments=instruments, chords=chords, keys=keys, sr=fe.sr, seconds=float(seconds), positions=positions
     )
-    inputs = [fe.model_input(fe.stft(s.y)).to(example.device) for s in signals]
+    inputs = [fe.analyse(s.y)[1].to(example.device) for s in signals]
     shape = (len(instruments), len(chords), len(keys))
     n_signals, n_values = len(signals), inputs[0][0].numel()
     time_axis = LAYOUT_AXES[fe.layout][0]

@@ -349,7 +349,7 @@ class _SongExport:
             write_audio(tmp, np.clip(self.y, -1.0, 1.0), fe.sr, subtype="PCM_16")
         with atomic_path(self.dir / "original.png") as tmp:
             write_thumbnail(self.mag, tmp)
-        S = fe.model_input(X).to(self.device)
+        S = fe.model_input(X, y=self.y).to(self.device)
         projector = make_projector(
             self.loaded.module,
             S,

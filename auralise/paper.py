@@ -125,7 +125,7 @@ def grid(
     rf_frames, _ = receptive_field(loaded.module, example, deepest, tap=tap, layout=fe.layout)
     y, _ = load_audio(audio, sr=fe.sr, min_samples=min_audio_samples(fe, rf_frames))
     X = fe.stft(y)
-    S = fe.model_input(X).to(dev)
+    S = fe.model_input(X, y=y).to(dev)
     projector = make_projector(
         loaded.module, S, list(layers), method=method, select=select, tap=tap, example=example, layout=fe.layout
     )

@@ -64,7 +64,7 @@ def rank_features(
     deepest = max(lays, key=lambda lay: lay.taps[tap][0])
     rf_frames, _ = receptive_field(loaded.module, example, deepest, tap=tap, layout=fe.layout)
     y, _ = load_audio(audio, sr=fe.sr, min_samples=min_audio_samples(fe, rf_frames))
-    S = fe.model_input(fe.stft(y)).to(dev)
+    S = fe.analyse(y)[1].to(dev)
     projector = make_projector(
         loaded.module,
         S,

@@ -131,7 +131,7 @@ def auralise_file(
     try:
         check_output_dir(out)
         X = fe.stft(y)
-        S = fe.model_input(X).to(dev)
+        S = fe.model_input(X, y=y).to(dev)
         proj = project_features(
             loaded.module,
             S,

@@ -5,7 +5,7 @@ Following Choi et al. (2016), the original complex STFT ``X`` supplies the phase
 ``mask`` (default)
     ``M = max(D, 0) / max(max(D, 0))`` per feature, ``Y = M * X``. An all-ones ``D`` gives back the input.
 ``magnitude``
-    ``|Y| = max(frontend.decompress(D), 0)`` (the front-end's compression undone), with ``X``'s phase.
+    ``|Y| = max(frontend.grid_magnitude(D), 0)`` (the front-end's compression undone), with ``X``'s phase.
 
 ``phase="griffinlim"`` replaces the original phase by a Griffin-Lim estimate from ``|Y|`` (deterministic:
 random initial phase from seed 0); it is an option, never the default. librosa is imported lazily.
@@ -51,7 +51,7 @@ def resynthesise(
         The front-end that produced ``X``.
     mode : {"mask", "magnitude"}
         ``mask``: rectified ``D`` normalised to max 1 per feature multiplies ``X``; ``magnitude``:
-        ``max(frontend.decompress(D), 0)`` is the magnitude.
+        ``max(frontend.grid_magnitude(D), 0)`` is the magnitude.
     phase : {"original", "griffinlim"}
         Phase from ``X`` (default) or estimated by Griffin-Lim from the magnitude.
     length : int
@@ -132,7 +132,7 @@ def _spectra(X: np.ndarray, D: np.ndarray, *, frontend: Frontend, mode: str) -> 
         peak = R.max(axis=(1, 2))
         scale = np.divide(1.0, peak, out=np.zeros_like(peak), where=peak > 0)
         return (R * scale[:, None, None]) * X[None]
-    mag = np.maximum(np.asarray(frontend.decompress(D), dtype=np.float32), 0.0)
+    mag = np.maximum(np.asarray(frontend.grid_magnitude(D), dtype=np.float32), 0.0)
     absX = np.abs(X)
     unit = np.divide(X, absX, out=np.ones_like(X), where=absX > 0)
     return mag * unit[None]

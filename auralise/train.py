@@ -82,7 +82,7 @@ def make_split(recipe: Recipe, split: str, n: int | None = None) -> tuple[torch.
     for i in range(count):
         label = i % len(recipe.styles)
         clip = synth.generate(recipe.styles[label], seconds=seconds, sr=fe.sr, seed=SPLIT_SEED_BASE[split] + i)
-        inputs.append(fe.model_input(fe.stft(clip.mix))[0])
+        inputs.append(fe.analyse(clip.mix)[1][0])
         labels.append(label)
     return torch.stack(inputs), torch.tensor(labels)
 

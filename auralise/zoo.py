@@ -173,3 +173,9 @@ class PonsFilterShapes(nn.Module):
         x = torch.cat([branch(x) for branch in self.branches], dim=1).squeeze(2)
         x = self.mid(x)
         return self.head(torch.cat([x.amax(dim=2), x.mean(dim=2)], dim=1))
+
+
+# musicnn 0.1.0 ports (auralise.musicnn keeps no import of this module, so there is no cycle)
+from .musicnn import Musicnn, MusicnnVGG  # noqa: E402
+
+REGISTRY.update({"musicnn": Musicnn, "musicnn-vgg": MusicnnVGG})

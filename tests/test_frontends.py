@@ -104,8 +104,8 @@ def test_from_dict_errors() -> None:
     assert "amin" in one_line_model_error({**ok, "amin": 0})
     assert "scale" in one_line_model_error({**ok, "scale": float("nan")})
     assert "patch_seconds" in one_line_model_error({**ok, "patch_seconds": -1})
-    assert "not supported yet" in one_line_model_error({**ok, "kind": "mel"})
-    assert "not supported yet" in one_line_model_error({**ok, "kind": "cqt"})
+    assert "'n_mels'" in one_line_model_error({**ok, "kind": "mel", "n_mels": 0})
+    assert "'bins_per_octave'" in one_line_model_error({**ok, "kind": "cqt", "bins_per_octave": 0})
     assert "kind" in one_line_model_error({**ok, "kind": "wavelet"})
 
 
