@@ -100,7 +100,9 @@ def _declared_short(extra_info: str) -> tuple[int, int] | None:
     return None
 
 
-def load_audio(path: str | os.PathLike, *, sr: int, min_samples: int = 1) -> tuple[np.ndarray, AudioInfo]:
+def load_audio(
+    path: str | os.PathLike, *, sr: int, min_samples: int = 1, allow_silent: bool = False
+) -> tuple[np.ndarray, AudioInfo]:
     """Read an audio file as mono float32 at sample rate ``sr``.
 
     Any format libsndfile reads (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ...) is accepted. Channels are averaged
@@ -114,6 +116,8 @@ def load_audio(path: str | os.PathLike, *, sr: int, min_samples: int = 1) -> tup
         Target sample rate in Hz (the model's).
     min_samples : int
         Minimum number of samples at ``sr`` (e.g. the front-end's window); shorter audio is an error.
+    allow_silent : bool
+        Accept all-zero audio (a tagger may be asked about silence; auralising it is an error).
 
     Returns
     -------
@@ -204,7 +208,7 @@ def load_audio(path: str | os.PathLike, *, sr: int, min_samples: int = 1) -> tup
     if not finite.all():
         bad = int(data.size - np.count_nonzero(finite))
         raise BadAudioError(f"{name} contains {bad} NaN or infinite sample values; clean it or re-export it as PCM")
-    if not np.any(data):
+    if not allow_silent and not np.any(data):
         raise BadAudioError("the audio is silent (all samples are zero); nothing to auralise")
 
     notes: list[str] = []

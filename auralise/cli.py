@@ -428,6 +428,49 @@ def figure_attributes_command(
     click.echo(f"wrote {out}" + (f" and {csv_path}" if csv_path else ""))
 
 
+@cli.command("tag")
+@click.argument("model", type=click.Path())
+@click.argument("audio", type=click.Path())
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many tags to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: mean over patches (top K) and every patch.")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto (cuda when available).")
+@_with_model_options
+def tag_command(model, audio, top, as_json, device, frontend, trust_model) -> None:
+    """What MODEL predicts for AUDIO: tag or class probabilities, averaged over non-overlapping patches."""
+    from .tagging import tag_song
+
+    result = tag_song(model, audio, device=device, trust=trust_model, frontend=frontend)
+    if as_json:
+        click.echo(json.dumps({"model": str(model), "audio": str(audio), **result.to_dict(top)}, indent=2))
+        return
+    count = len(result.starts)
+    click.echo(f"{audio}: {count} patch(es) of {result.patch_seconds:g} s; mean {result.activation} probability")
+    width = max(len(name) for name, _ in result.top(top))
+    for name, p in result.top(top):
+        click.echo(f"{name:<{width}}  {p:.3f}  {'#' * round(40 * p)}")
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Import published models as auralise checkpoints."""
+
+
+@import_group.command("musicnn")
+@click.option("--model", "models", multiple=True, default=["MTT_musicnn"], show_default=True,
+              help="MTT_musicnn, MSD_musicnn, MTT_vgg, MSD_vgg or all; repeat for several.")  # fmt: skip
+@click.option("--wheel", type=click.Path(dir_okay=False), default=None,
+              help="musicnn-0.1.0-py3-none-any.whl [default: cached, else `pip download` into the cache].")  # fmt: skip
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="models", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite existing checkpoints.")
+def import_musicnn_command(models, wheel, out_dir, force) -> None:
+    """The musicnn taggers (Pons & Serra; MagnaTagATune and MSD, 50 tags), read without TensorFlow."""
+    from .importer import import_musicnn
+
+    for path in import_musicnn(out_dir, models=models, wheel=wheel, force=force,
+                               progress=lambda msg: click.echo(msg, err=True)):  # fmt: skip
+        click.echo(f"wrote {path}")
+
+
 @cli.command("inspect")
 @click.argument("model", type=click.Path())
 @_tap_option("Tap point whose output shape and receptive field are shown.")
@@ -461,7 +504,7 @@ def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
             str(r["rf_frames"]),
             str(r["rf_bins"]),
             f"{r['rf_ms']:.1f}",
-            f"{r['rf_hz']:.1f}",
+            "-" if r["rf_hz"] is None else f"{r['rf_hz']:.1f}",
         )
         for r in rows
     ]

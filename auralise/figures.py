@@ -525,8 +525,8 @@ def receptive_field_table(rows: list[dict], *, fmt: str) -> str:
         k = row["kernel"]
         return sep.join(str(int(v)) for v in (k if isinstance(k, list | tuple) else [k]))
 
-    def num(v: float) -> str:
-        return f"{float(v):.1f}"
+    def num(v: float | None) -> str:
+        return "–" if v is None else f"{float(v):.1f}"  # None: a mel/CQT axis has no single bin width in Hz
 
     if fmt == "csv":
         buf = io.StringIO()

@@ -283,7 +283,7 @@ def layer_table(module: torch.nn.Module, example: torch.Tensor, frontend, *, tap
 
     The receptive field of a unit at ``tap`` spans ``rf_frames`` STFT frames and ``rf_bins`` bins; in time that is
     ``((rf_frames - 1) * hop + win) / sr`` seconds of audio (the windows of its first and last frame), in frequency
-    ``rf_bins * sr / n_fft`` Hz.
+    ``rf_bins * sr / n_fft`` Hz for an STFT input (None for mel and CQT inputs, whose bins have no single width).
     """
     graph = discover(module, example)
     win = frontend.win_length or frontend.n_fft
@@ -304,7 +304,7 @@ def layer_table(module: torch.nn.Module, example: torch.Tensor, frontend, *, tap
                 "rf_frames": frames,
                 "rf_bins": bins,
                 "rf_ms": round(1000.0 * ((frames - 1) * frontend.hop_length + win) / frontend.sr, 1),
-                "rf_hz": round(bins * frontend.sr / frontend.n_fft, 1),
+                "rf_hz": round(bins * frontend.sr / frontend.n_fft, 1) if frontend.kind == "stft" else None,
             }
         )
     return rows
