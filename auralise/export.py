@@ -379,22 +379,21 @@ class _SongExport:
             with torch.inference_mode():
                 projected = list(projector.project(list(by_layer.items())))
             for number, feats, D in projected:
-                grid = fe.to_grid(D.cpu())
-                del D
                 while len(pending) >= 2:  # bound what waits to be written; surfaces a writer's error early
                     pending.pop(0).result()
-                pending.append(self._write_batch(number, feats, grid, stats[number], records, total))
+                pending.append(self._write_batch(number, feats, D.cpu(), stats[number], records, total))
+                del D
             del projected
         for p in pending:
             p.result()
         return [records[item] for item in wanted]
 
-    def _write_batch(self, number, feats, grid, stats, records, total) -> Future:
-        from .resynth import resynthesise
+    def _write_batch(self, number, feats, D, stats, records, total) -> Future:
+        from .resynth import render_waves
 
         fe, o = self.loaded.frontend, self.o
-        waves, gains = resynthesise(
-            self.X, grid, frontend=fe, mode=o.resynth, phase=o.phase, length=len(self.y), normalize=o.normalize
+        waves, gains, grid = render_waves(
+            self.X, D, frontend=fe, mode=o.resynth, phase=o.phase, length=len(self.y), normalize=o.normalize
         )
         ranks = stats.ranks()
         batch = []

@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Frontend", "KINDS", "COMPRESSIONS", "LAYOUTS", "PAD_MODES", "MEL_NORMS", "KIND_KEYS"]
 
-KINDS = ("stft", "mel", "cqt")
+KINDS = ("stft", "mel", "cqt", "waveform")
 PLANNED_KINDS: tuple[str, ...] = ()
 COMPRESSIONS = ("linear", "power", "db", "log1p", "log10p")
 MEL_NORMS = ("slaney", None)
@@ -57,6 +57,7 @@ KIND_KEYS = {
     "stft": (),
     "mel": ("n_mels", "fmin", "fmax", "htk", "mel_norm", "power"),
     "cqt": ("n_bins", "bins_per_octave", "fmin"),
+    "waveform": (),
 }
 _C1_HZ = 440.0 * 2.0 ** ((24 - 69) / 12)  # librosa.note_to_hz("C1"), the CQT's default fmin (32.70 Hz)
 
@@ -229,6 +230,11 @@ class Frontend:
             self._check_mel()
         elif self.kind == "cqt":
             self._check_cqt()
+        elif self.kind == "waveform" and (self.layout != "BFT" or self.compression != "linear"):
+            raise BadModelError(
+                "a 'waveform' front-end feeds the samples themselves, shape (1, 1, n): it needs layout 'BFT' and "
+                "compression 'linear'"
+            )
 
     def _check_mel(self) -> None:
         nyq = self.sr / 2.0
@@ -349,7 +355,7 @@ class Frontend:
     @property
     def n_input_freq(self) -> int:
         """Size of the model input's frequency axis: ``n_freq`` (stft), ``n_mels`` (mel) or ``n_bins`` (cqt)."""
-        return {"stft": self.n_freq, "mel": self.n_mels, "cqt": self.n_bins}[self.kind]
+        return {"stft": self.n_freq, "mel": self.n_mels, "cqt": self.n_bins, "waveform": 1}[self.kind]
 
     @property
     def mel_fmax(self) -> float:
@@ -567,11 +573,14 @@ class Frontend:
         np.ndarray, shape (F_in, T), float32
             ``F_in`` is :attr:`n_input_freq`.
         """
-        if self.kind == "cqt":
+        if self.kind in ("cqt", "waveform"):
             if y is None:
                 raise BadParameterError(
-                    "a 'cqt' front-end computes its input from the audio: call model_input(X, y=y) or analyse(y)"
+                    f"a {self.kind!r} front-end computes its input from the audio: call model_input(X, y=y) or "
+                    "analyse(y)"
                 )
+            if self.kind == "waveform":
+                return np.asarray(y, dtype=np.float32)[None, :]
             C = self._cqt_magnitude(y)
             if X is not None:
                 C = _fit_frames(C, self._stft_frames(X))
@@ -697,7 +706,15 @@ class Frontend:
         G = self._unlayout(D)
         if self.kind == "stft":
             return np.ascontiguousarray(G)
+        if self.kind == "waveform":  # the projection is audio: its STFT magnitude, for pictures
+            return np.stack([np.abs(self.stft(g[0])) for g in G]).astype(np.float32)
         return _apply(self.grid_matrix(), G)
+
+    def projected_audio(self, D: np.ndarray | torch.Tensor) -> np.ndarray:
+        """A waveform front-end's projections, model-shaped (K, 1, n), as audio (K, n) float32."""
+        if self.kind != "waveform":
+            raise BadParameterError(f"only a 'waveform' front-end's projections are audio, not {self.kind!r} ones")
+        return np.ascontiguousarray(self._unlayout(D)[:, 0])
 
     def grid_matrix(self) -> np.ndarray:
         """The linear map from the model input's frequency axis to STFT bins used by :meth:`to_grid`.
@@ -812,10 +829,11 @@ class Frontend:
         return np.asarray(_input_freqs(self), dtype=np.float64)
 
     def frames_for(self, seconds: float) -> int:
-        """Number of STFT frames :meth:`stft` gives for ``seconds`` of audio (``round(seconds * sr)``)."""
+        """Length of the model input's time axis for ``seconds`` of audio (``round(seconds * sr)`` samples): STFT
+        frames, or the samples themselves for a waveform front-end."""
         n = int(round(float(seconds) * self.sr))
-        if n <= 0:
-            return 0
+        if n <= 0 or self.kind == "waveform":
+            return max(n, 0)
         padded = n + 2 * (self.n_fft // 2) if self.center else n
         if padded < self.n_fft:
             return 0

@@ -303,8 +303,14 @@ def layer_table(module: torch.nn.Module, example: torch.Tensor, frontend, *, tap
                 "output_shape": list(lay.shapes[tap]),
                 "rf_frames": frames,
                 "rf_bins": bins,
-                "rf_ms": round(1000.0 * ((frames - 1) * frontend.hop_length + win) / frontend.sr, 1),
+                "rf_ms": round(1000.0 * _field_samples(frames, frontend, win) / frontend.sr, 1),
                 "rf_hz": round(bins * frontend.sr / frontend.n_fft, 1) if frontend.kind == "stft" else None,
             }
         )
     return rows
+
+
+def _field_samples(frames: int, frontend, win: int) -> int:
+    """Audio samples a field of ``frames`` input frames spans: the windows of its first and last frame (for a
+    waveform input the frames are samples)."""
+    return frames if frontend.kind == "waveform" else (frames - 1) * frontend.hop_length + win

@@ -68,7 +68,10 @@ def resolve_device(device: str | None) -> str:
 
 
 def min_audio_samples(frontend, rf_frames: int) -> int:
-    """Fewest samples whose STFT has ``rf_frames`` frames (so one unit of the layer sees real audio)."""
+    """Fewest samples whose STFT has ``rf_frames`` frames (so one unit of the layer sees real audio); for a
+    waveform front-end the frames are samples."""
+    if frontend.kind == "waveform":
+        return max(frontend.n_fft, rf_frames)
     extra = 0 if frontend.center else frontend.n_fft
     return max(frontend.n_fft if not frontend.center else 1, (rf_frames - 1) * frontend.hop_length + extra)
 
@@ -102,7 +105,7 @@ def auralise_file(
     from .deconv import check_features, parse_selection, project_features
     from .layers import discover, receptive_field
     from .modelfile import LoadedModel, load_model
-    from .resynth import resynthesise
+    from .resynth import render_waves
 
     for value, choices, what in (
         (resynth, MODES, "resynthesis mode"),
@@ -143,8 +146,9 @@ def auralise_file(
             example=example,
             layout=fe.layout,
         )
-        D = fe.to_grid(proj.D)
-        waves, gains = resynthesise(X, D, frontend=fe, mode=resynth, phase=phase, length=len(y), normalize=normalize)
+        waves, gains, D = render_waves(
+            X, proj.D, frontend=fe, mode=resynth, phase=phase, length=len(y), normalize=normalize
+        )
         results = []
         # Every file is staged under a hidden temporary name; only when all of them are complete does leaving the
         # stack rename them onto their targets. A failure half-way (or an interrupt) removes the staged files and

@@ -18,7 +18,7 @@ import numpy as np
 from auralise.errors import BadParameterError, check_choice
 from auralise.frontends import Frontend
 
-__all__ = ["resynthesise", "MODES", "PHASES", "NORMALIZE", "PEAK"]
+__all__ = ["resynthesise", "render_waves", "MODES", "PHASES", "NORMALIZE", "PEAK"]
 
 MODES = ("mask", "magnitude")
 PHASES = ("original", "griffinlim")
@@ -116,13 +116,48 @@ def resynthesise(
             for i in range(stop - start):
                 out[start + i] = _griffinlim(mag[i], frontend=frontend, length=length, n_iter=int(n_iter))
 
-    gains = np.ones(K, dtype=np.float64)
+    return out, _normalise(out, normalize)
+
+
+def _normalise(out: np.ndarray, normalize: str) -> np.ndarray:
+    """Scale each row of ``out`` (K, n) in place to peak :data:`PEAK` (``"peak"``); the gains (K,)."""
+    gains = np.ones(len(out), dtype=np.float64)
     if normalize == "peak":
         peaks = np.max(np.abs(out), axis=1).astype(np.float64)
         loud = peaks > 0
         gains[loud] = PEAK / peaks[loud]
         out *= gains[:, None].astype(np.float32)
-    return out, gains
+    return gains
+
+
+def render_waves(
+    X: np.ndarray,
+    D,
+    *,
+    frontend: Frontend,
+    mode: str = "mask",
+    phase: str = "original",
+    length: int,
+    normalize: str = "peak",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Model-shaped projections D (K, *input_shape) -> (waves (K, length), gains (K,), grid (K, F, T)).
+
+    For spectrogram front-ends the grid is ``frontend.to_grid(D)`` and the waves are :func:`resynthesise` of it.
+    For a waveform front-end the projection *is* the audio (cut or zero-padded to ``length``, then normalised)
+    and the grid is its STFT magnitude, for pictures.
+    """
+    grid = frontend.to_grid(D)
+    if frontend.kind != "waveform":
+        waves, gains = resynthesise(
+            X, grid, frontend=frontend, mode=mode, phase=phase, length=length, normalize=normalize
+        )
+        return waves, gains, grid
+    check_choice(normalize, NORMALIZE, "normalisation")
+    audio = frontend.projected_audio(D)
+    waves = np.zeros((len(audio), int(length)), dtype=np.float32)
+    n = min(int(length), audio.shape[1])
+    waves[:, :n] = audio[:, :n]
+    return waves, _normalise(waves, normalize), grid
 
 
 def _spectra(X: np.ndarray, D: np.ndarray, *, frontend: Frontend, mode: str) -> np.ndarray:

@@ -175,6 +175,28 @@ class PonsFilterShapes(nn.Module):
         return self.head(torch.cat([x.amax(dim=2), x.mean(dim=2)], dim=1))
 
 
+@register("samplecnn")
+class SampleCNN(nn.Module):
+    """A sample-level waveform CNN after Lee et al. (2017): the input is the audio itself, (B, 1, n samples).
+
+    A strided 3-sample convolution, then ``n_blocks`` of [3-tap conv, batch norm, ReLU, max-pool 3], a global max
+    over time and a linear classifier. Every conv is a layer whose projection back to the input *is* audio.
+    """
+
+    def __init__(self, n_classes: int = 3, channels: int = 32, n_blocks: int = 6):
+        super().__init__()
+        self.config = dict(n_classes=n_classes, channels=channels, n_blocks=n_blocks)
+        layers: list[nn.Module] = [nn.Conv1d(1, channels, 3, stride=3), nn.BatchNorm1d(channels), nn.ReLU()]
+        for _ in range(n_blocks):
+            layers += [nn.Conv1d(channels, channels, 3, padding=1), nn.BatchNorm1d(channels), nn.ReLU(),
+                       nn.MaxPool1d(3)]  # fmt: skip
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(channels, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x).amax(dim=2))
+
+
 # musicnn 0.1.0 ports (auralise.musicnn keeps no import of this module, so there is no cycle)
 from .musicnn import Musicnn, MusicnnVGG  # noqa: E402
 

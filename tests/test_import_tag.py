@@ -103,6 +103,8 @@ def test_auralise_and_export_work_on_musicnn(capsys, tmp_path, imported, probes)
            "--features", "top:2", "--quiet")  # fmt: skip
     manifest = json.loads((tmp_path / "set" / "manifest.json").read_text())
     assert [(i["layer"], i["rank"]) for i in manifest["songs"][0]["items"]].count((1, 1)) == 1
+    run_ok(capsys, "figure", "grid", model, probes["piano"], "--features", "1-3,3-7,8-1", "--out", tmp_path / "g.png")
+    assert (tmp_path / "g.png").stat().st_size > 10_000
 
 
 def test_import_errors(capsys, tmp_path, imported):
