@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,41 +13,21 @@ import pytest
 
 from auralise import tfbundle
 from auralise.errors import BadModelError
-
-WHEEL = "musicnn-0.1.0-py3-none-any.whl"
-
+from auralise.importer import cache_dir
 
 # ----------------------------------------------------------------------------------------- fixtures
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "auralise"
 
 
 @pytest.fixture(scope="session")
 def musicnn_wheel() -> Path:
     """The musicnn 0.1.0 wheel: $AURALISE_MUSICNN_WHEEL, else ~/.cache/auralise/, else pip download there."""
-    env = os.environ.get("AURALISE_MUSICNN_WHEEL")
-    if env:
-        if not Path(env).is_file():
-            pytest.skip(f"AURALISE_MUSICNN_WHEEL={env} is not a file")
-        return Path(env)
-    cache = _cache_dir()
-    wheel = cache / WHEEL
-    if wheel.is_file():
-        return wheel
-    cache.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "musicnn==0.1.0", "--no-deps", "--only-binary=:all:"]
-    cmd += ["--retries", "1", "--timeout", "20", "--disable-pip-version-check", "-d", str(cache)]
+    from auralise.errors import AuraliseError
+    from auralise.importer import musicnn_wheel as find_wheel
+
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        return find_wheel()
+    except AuraliseError as exc:
         pytest.skip(f"musicnn 0.1.0 wheel not obtainable (no access to PyPI): {exc}")
-    if proc.returncode != 0 or not wheel.is_file():
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        pytest.skip(f"musicnn 0.1.0 wheel not obtainable (no access to PyPI): pip download failed: {tail[0]}")
-    return wheel
 
 
 @pytest.fixture(scope="session")
@@ -58,7 +36,7 @@ def musicnn(musicnn_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     try:
         return tfbundle.extract_musicnn(musicnn_wheel, tmp_path_factory.mktemp("musicnn"))
     except BadModelError as exc:
-        if musicnn_wheel.parent == _cache_dir():
+        if musicnn_wheel.parent == cache_dir():
             musicnn_wheel.unlink(missing_ok=True)  # a damaged download: fetch it afresh next run
         pytest.fail(f"{exc} (a cached copy has been removed; run again to re-download)")
 
