@@ -65,3 +65,38 @@ def music_files(tmp_path_factory: pytest.TempPathFactory, music: np.ndarray) -> 
     files["stereo44k"] = d / "stereo44k.wav"
     sf.write(files["stereo44k"], np.stack([left, right], axis=1), 44100, subtype="PCM_16")
     return files
+
+
+# The variables of the released musicnn 0.1.0 checkpoints (MTT and MSD alike), written out independently of the
+# port: conv/dense layers as (TF name, kernel shape) — each also has a bias — and the batch-norm sizes in order.
+MUSICNN_LAYER_SHAPES = {
+    "musicnn": {
+        "conv2d": (7, 38, 1, 204),  # timbral front-end: 7 x 0.4*96 and 7 x 0.7*96 filters
+        "conv2d_1": (7, 67, 1, 204),
+        "conv2d_2": (128, 1, 1, 51),  # temporal front-end: 128/64/32 x 1 filters
+        "conv2d_3": (64, 1, 1, 51),
+        "conv2d_4": (32, 1, 1, 51),
+        "conv2d_5": (7, 561, 1, 64),  # mid-end over the 561 = 2*204 + 3*51 stacked front-end features
+        "conv2d_6": (7, 64, 1, 64),
+        "conv2d_7": (7, 64, 1, 64),
+        "dense": (1506, 200),  # back-end: max and mean pools of 561 + 3*64 = 753 features
+        "dense_1": (200, 50),
+    },
+    "vgg": {"1CNN": (3, 3, 1, 128), **{f"{i}CNN": (3, 3, 128, 128) for i in range(2, 6)}, "dense": (256, 50)},
+}
+MUSICNN_BN_SIZES = {"musicnn": [1, 204, 204, 51, 51, 51, 64, 64, 64, 1506, 200], "vgg": [1] + [128] * 5}
+BN_VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def bn_name(i: int) -> str:
+    return "batch_normalization" if i == 0 else f"batch_normalization_{i}"
+
+
+def musicnn_variables(kind: str) -> dict[str, tuple[int, ...]]:
+    """Every variable a released checkpoint of ``kind`` ("musicnn" or "vgg") keeps, with its shape."""
+    out: dict[str, tuple[int, ...]] = {}
+    for name, shape in MUSICNN_LAYER_SHAPES[kind].items():
+        out[f"{name}/kernel"], out[f"{name}/bias"] = shape, (shape[-1],)
+    for i, n in enumerate(MUSICNN_BN_SIZES[kind]):
+        out.update({f"{bn_name(i)}/{v}": (n,) for v in BN_VARIABLES})
+    return out

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import MUSICNN_BN_SIZES, MUSICNN_LAYER_SHAPES, bn_name
 from numpy.lib.stride_tricks import sliding_window_view
 from test_tfbundle import musicnn, musicnn_wheel  # noqa: F401  (session fixtures: the wheel, extracted models)
 
@@ -27,43 +28,20 @@ from auralise.tfbundle import read_bundle
 MODELS = ["MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg"]
 EPS = 1e-3  # tf.compat.v1.layers.batch_normalization
 
-# The variables of the released checkpoints (MTT and MSD alike), written out independently of the port.
-_BN_MUSICNN = [1, 204, 204, 51, 51, 51, 64, 64, 64, 1506, 200]
-SHAPES = {
-    "musicnn": {
-        "conv2d": (7, 38, 1, 204),
-        "conv2d_1": (7, 67, 1, 204),
-        "conv2d_2": (128, 1, 1, 51),
-        "conv2d_3": (64, 1, 1, 51),
-        "conv2d_4": (32, 1, 1, 51),
-        "conv2d_5": (7, 561, 1, 64),
-        "conv2d_6": (7, 64, 1, 64),
-        "conv2d_7": (7, 64, 1, 64),
-        "dense": (1506, 200),
-        "dense_1": (200, 50),
-    },
-    "vgg": {"1CNN": (3, 3, 1, 128), **{f"{i}CNN": (3, 3, 128, 128) for i in range(2, 6)}, "dense": (256, 50)},
-}
-BN_SIZES = {"musicnn": _BN_MUSICNN, "vgg": [1] + [128] * 5}
-
-
-def _bn_name(i: int) -> str:
-    return "batch_normalization" if i == 0 else f"batch_normalization_{i}"
-
 
 def random_arrays(kind: str, seed: int = 0) -> dict[str, np.ndarray]:
     """A checkpoint-shaped dict of random TF variables for ``kind`` ("musicnn" or "vgg")."""
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
-    for name, shape in SHAPES[kind].items():
+    for name, shape in MUSICNN_LAYER_SHAPES[kind].items():
         fan_in = int(np.prod(shape[:-1]))
         out[f"{name}/kernel"] = (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
         out[f"{name}/bias"] = (0.1 * rng.standard_normal(shape[-1])).astype(np.float32)
-    for i, n in enumerate(BN_SIZES[kind]):
-        out[f"{_bn_name(i)}/gamma"] = rng.uniform(0.5, 1.5, n).astype(np.float32)
-        out[f"{_bn_name(i)}/beta"] = (0.1 * rng.standard_normal(n)).astype(np.float32)
-        out[f"{_bn_name(i)}/moving_mean"] = (0.2 * rng.standard_normal(n)).astype(np.float32)
-        out[f"{_bn_name(i)}/moving_variance"] = rng.uniform(0.5, 1.5, n).astype(np.float32)
+    for i, n in enumerate(MUSICNN_BN_SIZES[kind]):
+        out[f"{bn_name(i)}/gamma"] = rng.uniform(0.5, 1.5, n).astype(np.float32)
+        out[f"{bn_name(i)}/beta"] = (0.1 * rng.standard_normal(n)).astype(np.float32)
+        out[f"{bn_name(i)}/moving_mean"] = (0.2 * rng.standard_normal(n)).astype(np.float32)
+        out[f"{bn_name(i)}/moving_variance"] = rng.uniform(0.5, 1.5, n).astype(np.float32)
     return out
 
 
@@ -156,7 +134,7 @@ def np_vgg(a: dict[str, np.ndarray], spec: np.ndarray) -> np.ndarray:
     x = np_bn(spec.astype(np.float64)[:, :, None], a, "batch_normalization")
     pools = [((4, 1), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((2, 2), (2, 2)), ((4, 4), (4, 4))]
     for i, (size, stride) in enumerate(pools, 1):
-        x = np_max_pool(np_conv_block(x, a, f"{i}CNN", _bn_name(i), True), size, stride)
+        x = np_max_pool(np_conv_block(x, a, f"{i}CNN", bn_name(i), True), size, stride)
     return x.reshape(-1) @ a["dense/kernel"] + a["dense/bias"]  # flatten of (t, f, C): channels last
 
 

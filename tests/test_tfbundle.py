@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import musicnn_variables
 
 from auralise import tfbundle
 from auralise.errors import BadModelError
@@ -220,33 +221,6 @@ def test_compressed_block_is_named(tmp_path):
 
 # ------------------------------------------------------------------------------ musicnn checkpoints
 
-MUSICNN_LAYERS = {
-    # timbral front-end (7 x 0.4*96 and 7 x 0.7*96 filters), temporal front-end (128/64/32 x 1 filters)
-    "conv2d/kernel": (7, 38, 1, 204),
-    "conv2d_1/kernel": (7, 67, 1, 204),
-    "conv2d_2/kernel": (128, 1, 1, 51),
-    "conv2d_3/kernel": (64, 1, 1, 51),
-    "conv2d_4/kernel": (32, 1, 1, 51),
-    # mid-end: 7-frame convolutions over the 561 = 2*204 + 3*51 stacked front-end features, then 64 maps
-    "conv2d_5/kernel": (7, 561, 1, 64),
-    "conv2d_6/kernel": (7, 64, 1, 64),
-    "conv2d_7/kernel": (7, 64, 1, 64),
-    # back-end: max and mean pooling of 561 + 3*64 = 753 features -> 1506 -> 200 -> 50 tags
-    "batch_normalization_9/moving_mean": (1506,),
-    "dense/kernel": (1506, 200),
-    "dense_1/kernel": (200, 50),
-    "dense_1/bias": (50,),
-}
-VGG_LAYERS = {
-    "1CNN/kernel": (3, 3, 1, 128),
-    **{f"{i}CNN/kernel": (3, 3, 128, 128) for i in range(2, 6)},
-    **{f"{i}CNN/bias": (128,) for i in range(1, 6)},
-    "batch_normalization/moving_mean": (1,),
-    "batch_normalization_5/moving_variance": (128,),
-    "dense/kernel": (256, 50),
-    "dense/bias": (50,),
-}
-
 
 def test_musicnn_all_checkpoints_read(musicnn):
     assert set(musicnn) == set(tfbundle.MUSICNN_MODELS)
@@ -261,8 +235,7 @@ def test_musicnn_all_checkpoints_read(musicnn):
         assert any(n.endswith("/Adam_1") for n in listing) and "beta1_power" in listing
         for name, arr in weights.items():
             assert arr.shape == listing[name][1] and np.isfinite(arr).all(), (model, name)
-        for name, shape in (MUSICNN_LAYERS if arch == "musicnn" else VGG_LAYERS).items():
-            assert weights[name].shape == shape, (model, name)
+        assert {n: a.shape for n, a in weights.items()} == musicnn_variables(arch), model
         assert (weights["batch_normalization_1/moving_variance"] > 0).all()
     # all tensors, optimiser state included, pass their checksums too
     assert len(tfbundle.read_bundle(musicnn["MTT_vgg"], skip=None)) == 86
