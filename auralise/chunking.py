@@ -8,8 +8,10 @@ on the core only. Chunks start on multiples of the tap's total stride, so every 
 in the unchunked pass. The stitched result equals the unchunked computation up to float rounding.
 
 Per-feature statistics (activation max, energy) and ``max``/``topk`` selections are global: they count each tap
-unit once, in the chunk whose core holds it. With ``map`` selection a chunk seeds all of its own units (those in its
-margins reach only the margins' projections, which are discarded).
+unit once, in the chunk whose core holds it. Tied activations go to the earliest unit in time, then the lowest
+position on the other axes (frequency), so the units chosen do not depend on the chunk plan. With ``map``
+selection a chunk seeds all of its own units (those in its margins reach only the margins' projections, which are
+discarded).
 """
 
 from __future__ import annotations
@@ -148,7 +150,8 @@ class ChunkedProjector:
     def _trace(self, chunk: Chunk, upto: int) -> Trace:
         if len(self.chunks) == 1:  # one chunk: one forward pass serves every layer and every feature group
             if self._whole_trace is None:
-                self._whole_trace = self._record(self.S, self._deepest(list(self.layers)))
+                whole = self.S if isinstance(self.S, torch.Tensor) else self.S.narrow(self.time_axis, 0, self.n_frames)
+                self._whole_trace = self._record(whole, self._deepest(list(self.layers)))
             return self._whole_trace
         return self._record(self.S.narrow(self.time_axis, chunk.start, chunk.stop - chunk.start), upto)
 
@@ -180,11 +183,13 @@ class ChunkedProjector:
         if self._stats is None:
             numbers = list(self.layers)
             parts: dict[int, list[FeatureStats]] = {n: [] for n in numbers}
+            time_axes: dict[int, int | None] = {}
             for chunk in self.chunks:
                 trace = self._trace(chunk, self._deepest(numbers))
                 for n in numbers:
                     parts[n].append(self._chunk_stats(n, chunk, self._tap(trace, n)))
-            self._stats = {n: _merge(parts[n], self.selection) for n in numbers}
+                    time_axes[n] = self._time_axis_of(n, self._tap(trace, n))
+            self._stats = {n: _merge(parts[n], self.selection, time_axes[n]) for n in numbers}
         return self._stats
 
     def _chunk_stats(self, number: int, chunk: Chunk, tap: torch.Tensor) -> FeatureStats:
@@ -197,13 +202,18 @@ class ChunkedProjector:
         stats = FeatureStats(per_channel.amax(dim=1), (per_channel**2).sum(dim=1), (per_channel != 0).sum(dim=1))
         kind, count = self.selection
         if kind == "topk":
-            top = torch.topk(per_channel, min(count, per_channel.shape[1]), dim=1)
-            shape = (core.shape[0], *core.shape[2:])
-            positions = torch.stack(torch.unravel_index(top.indices, shape), dim=-1)
+            stats.top_values, positions = _top_units(core, count, self._time_axis_of(number, tap))
             if geo is not None and len(self.chunks) > 1:  # local core coordinate -> global unit index
                 positions[..., geo.tap_axis - 1] += chunk.start // geo.stride + self._core_units(number, chunk, tap)[0]
-            stats.top_values, stats.top_positions = top.values, positions
+            stats.top_positions = positions
         return stats
+
+    def _time_axis_of(self, number: int, tap: torch.Tensor) -> int | None:
+        """The tap map's time axis (None when it has none): the geometry's, else the input's where it is spatial."""
+        geo = self.geometry[number]
+        if geo is not None:
+            return geo.tap_axis
+        return self.time_axis if 2 <= self.time_axis < tap.dim() else None
 
     # -- projection ----------------------------------------------------------------------------------------------
 
@@ -212,20 +222,37 @@ class ChunkedProjector:
 
         All groups share one forward pass per chunk; hold only as many groups as memory allows at once.
         """
-        stats = self.statistics() if self.selection[0] == "topk" else None
         results = [
             torch.zeros((len(f), *self.S.shape[1:]), dtype=self.S.dtype, device=self.S.device) for _, f in groups
         ]
+        for chunk, cores in self.project_cores(groups):
+            for out, (_, _, D) in zip(results, cores):
+                out.narrow(self.time_axis, chunk.core_start, chunk.core_stop - chunk.core_start).copy_(D)
+        for (number, feats), out in zip(groups, results):
+            yield number, list(feats), out
+
+    def project_cores(
+        self, groups: Sequence[tuple[int, Sequence[int]]]
+    ) -> Iterator[tuple[Chunk, list[tuple[int, list[int], torch.Tensor]]]]:
+        """Chunk by chunk, in time order: (chunk, [(layer, features, D_core) per group]), D_core the projection on
+        the chunk's core frames only, (K, *S.shape[1:]) with ``core_stop - core_start`` frames.
+
+        The whole-input projection is these cores laid side by side; nothing song-long is held (for
+        :class:`~auralise.streaming.SegmentedInput` inputs).
+        """
+        stats = self.statistics() if self.selection[0] == "topk" else None
         numbers = [n for n, _ in groups]
         for chunk in self.chunks:
             trace = self._trace(chunk, self._deepest(numbers))
-            for (number, feats), out in zip(groups, results):
-                for i, D in self._project_chunk(trace, number, list(feats), chunk, stats):
-                    keep = chunk.core_stop - chunk.core_start
-                    src = D.narrow(self.time_axis, chunk.core_start - chunk.start, keep)
-                    out[i : i + len(D)].narrow(self.time_axis, chunk.core_start, keep).copy_(src)
-        for (number, feats), out in zip(groups, results):
-            yield number, list(feats), out
+            keep = chunk.core_stop - chunk.core_start
+            cores = []
+            for number, feats in groups:
+                parts = [
+                    D.narrow(self.time_axis, chunk.core_start - chunk.start, keep)
+                    for _, D in self._project_chunk(trace, number, list(feats), chunk, stats)
+                ]
+                cores.append((number, list(feats), parts[0] if len(parts) == 1 else torch.cat(parts)))
+            yield chunk, cores
 
     def _project_chunk(
         self, trace: Trace, number: int, feats: list[int], chunk: Chunk, stats: dict[int, FeatureStats] | None
@@ -263,8 +290,40 @@ class ChunkedProjector:
         return seeds, channels
 
 
-def _merge(parts: list[FeatureStats], selection: tuple[str, int]) -> FeatureStats:
-    """Combine per-chunk statistics into global ones (and the global ``topk`` candidates)."""
+def _top_units(core: torch.Tensor, count: int, time_axis: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``count`` strongest units of each channel of ``core`` (B, C, *spatial): values (C, n) and positions
+    (C, n, ndim) in (B, *spatial) coordinates, strongest first; ties go to the earliest unit along ``time_axis``
+    (an axis of ``core``), then the lowest position on the other axes in order."""
+    per_unit = core.movedim(1, 0)  # (C, B, *spatial): axis a >= 2 of core is still axis a
+    order = list(range(1, core.dim()))
+    if time_axis is not None:
+        order.remove(time_axis)
+        order.insert(0, time_axis)
+    per_unit = per_unit.permute(0, *order)  # time-major flat order: earliest time, then lowest position
+    flat = per_unit.reshape(per_unit.shape[0], -1)
+    flat = torch.where(flat.isnan(), torch.full_like(flat, -torch.inf), flat)
+    k = min(count, flat.shape[1])
+    threshold = torch.topk(flat, k, dim=1).values[:, -1:]
+    above, tied = flat > threshold, flat == threshold
+    need = k - above.sum(dim=1, keepdim=True)
+    chosen = above | tied
+    excess = (chosen.sum(dim=1) > k).nonzero().flatten()  # channels with more tied units than places left
+    if len(excess):  # keep the first of the tied ones: exactly k per channel
+        ties = tied[excess]
+        chosen[excess] = above[excess] | (ties & (ties.cumsum(dim=1) <= need[excess]))
+    index = chosen.nonzero()[:, 1].view(flat.shape[0], k)
+    values = flat.gather(1, index)
+    rank = torch.argsort(values, dim=1, descending=True, stable=True)
+    values, index = values.gather(1, rank), index.gather(1, rank)
+    permuted = torch.stack(torch.unravel_index(index, per_unit.shape[1:]), dim=-1)
+    positions = torch.empty_like(permuted)
+    positions[..., [a - 1 for a in order]] = permuted
+    return values, positions
+
+
+def _merge(parts: list[FeatureStats], selection: tuple[str, int], time_axis: int | None = None) -> FeatureStats:
+    """Combine per-chunk statistics into global ones (and the global ``topk`` candidates, ties broken as in
+    :func:`_top_units`)."""
     merged = FeatureStats(
         torch.stack([p.maximum for p in parts]).amax(dim=0),
         torch.stack([p.energy for p in parts]).sum(dim=0),
@@ -273,7 +332,16 @@ def _merge(parts: list[FeatureStats], selection: tuple[str, int]) -> FeatureStat
     if selection[0] == "topk":
         values = torch.cat([p.top_values for p in parts], dim=1)
         positions = torch.cat([p.top_positions for p in parts], dim=1)
-        top = torch.topk(values, min(selection[1], values.shape[1]), dim=1)
-        merged.top_values = top.values
-        merged.top_positions = positions.gather(1, top.indices.unsqueeze(-1).expand(-1, -1, positions.shape[-1]))
+        coords = list(range(positions.shape[-1]))
+        if time_axis is not None:
+            coords.remove(time_axis - 1)
+            coords.insert(0, time_axis - 1)
+        # stable sorts from the least significant key up: the other coordinates (last first), time, then value
+        index = torch.arange(values.shape[1], device=values.device).expand(values.shape[0], -1)
+        for key in [positions[..., c] for c in reversed(coords)] + [values]:
+            rank = torch.argsort(key.gather(1, index), dim=1, descending=key is values, stable=True)
+            index = index.gather(1, rank)
+        index = index[:, : min(selection[1], values.shape[1])]
+        merged.top_values = values.gather(1, index)
+        merged.top_positions = positions.gather(1, index.unsqueeze(-1).expand(-1, -1, positions.shape[-1]))
     return merged

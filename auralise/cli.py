@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import warnings
 
 import click
 
-from .errors import AuraliseError
+from .errors import AuraliseError, AuraliseWarning
+from .terminal import printable
 
 METHODS = ("deconvnet", "guided", "gradient")
 TAPS = ("block", "activation", "conv")
@@ -52,7 +54,12 @@ _model_options = [
         default=None,
         help="Front-end JSON for model files that lack one (sr, n_fft, hop_length, compression, layout).",
     ),
-    click.option("--trust-model", is_flag=True, help="Allow loading pickled whole modules (runs their code)."),
+    click.option(
+        "--trust-model",
+        is_flag=True,
+        help="Trust the model file: allow what runs its code (import-path architectures, pickled modules, .pt2 "
+        "archives with pickles or code).",
+    ),
 ]
 
 
@@ -159,13 +166,9 @@ def run_command(
     )
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     for item in result.features:
-        if item.silent:
-            click.echo(
-                f"warning: feature {item.feature} of layer {item.layer} is silent for this input "
-                "(all-zero activation); its WAV is silence",
-                err=True,
-            )
         for path in (item.wav, item.png):
             if path is not None:
                 click.echo(f"wrote {path}")
@@ -198,19 +201,34 @@ def export_command(
     """Export a listening set: AUDIO files x layers x features as WAV + PNG, manifest.json and index.html."""
     from .export import ExportOptions, export
 
-    if not memory > 0:
-        raise click.BadParameter("must be a positive number of GiB", param_hint="--memory")
+    budget = _memory_budget(memory)
     options = ExportOptions(layers, features, method, select, tap, resynth, phase, normalize, figures)
     with _ExportProgress(len(audio), quiet) as progress:
         manifest = export(
             model, audio, out_dir, options=options, force=force, resume=resume, workers=workers, device=device,
-            memory_budget=int(memory * (1 << 30)), trust=trust_model, frontend=frontend, progress=progress,
+            memory_budget=budget, trust=trust_model, frontend=frontend, progress=progress,
         )  # fmt: skip
     items = sum(len(s["items"]) for s in manifest["songs"])
     for song in manifest["songs"]:
         for note in song["notes"]:
             click.echo(f"note: {song['id']}: {note}", err=True)
     click.echo(f"wrote {items} features of {len(manifest['songs'])} song(s) to {out_dir}; open {out_dir}/index.html")
+
+
+MAX_MEMORY_GIB = 1 << 20  # 1 PiB: more than any machine, small enough to be a plain number of bytes
+
+
+def _memory_budget(gib: float) -> int:
+    """``--memory`` in GiB -> bytes; a positive, finite number of GiB of at least one byte, else one error line."""
+    import math
+
+    from .errors import BadParameterError
+
+    if not (math.isfinite(gib) and 0 < gib <= MAX_MEMORY_GIB) or int(gib * (1 << 30)) < 1:
+        raise BadParameterError(
+            f"--memory must be a positive number of GiB up to {MAX_MEMORY_GIB}, such as 1 or 0.5; got {gib!r}"
+        )
+    return int(gib * (1 << 30))
 
 
 class _ExportProgress:
@@ -328,8 +346,10 @@ def figure_grid_command(
     tap, resynth, phase, normalize, device,
 ) -> None:  # fmt: skip
     """Deconvolved spectrograms of FEATURES of MODEL on AUDIO, one panel each (Choi et al. Figs. 3-8)."""
+    from .audio import check_output_file
     from .paper import grid
 
+    check_output_file(out, force=True)  # a symbolic link or a device is refused before any work
     path, warnings = grid(
         model, audio, features, out, original=original, log_freq=not linear_freq, shared_scale=shared_scale,
         columns=columns, notes=notes, width=width, method=method, select=select, tap=tap, device=device,
@@ -369,12 +389,11 @@ def figure_receptive_field_command(model, fmt, tap, out, force) -> None:
     """Table 1: kernel and effective width (ms) and height (Hz) of each layer, computed exactly."""
     from pathlib import Path
 
-    from .audio import atomic_path
-    from .errors import OutputError
+    from .audio import atomic_path, check_output_file
     from .paper import receptive_field_table
 
-    if out is not None and Path(out).exists() and not force:
-        raise OutputError(f"{out} already exists; pass --force to overwrite or choose another --out")
+    if out is not None:
+        check_output_file(out, force=force)  # not an existing file without --force; never a link or a device
     text = receptive_field_table(model, fmt=fmt, tap=tap)
     if out is None:
         click.echo(text, nl=not text.endswith("\n"))
@@ -445,8 +464,9 @@ def tag_command(model, audio, top, as_json, device, frontend, trust_model) -> No
         return
     count = len(result.starts)
     click.echo(f"{audio}: {count} patch(es) of {result.patch_seconds:g} s; mean {result.activation} probability")
-    width = max(len(name) for name, _ in result.top(top))
-    for name, p in result.top(top):
+    rows = [(printable(name), p) for name, p in result.top(top)]  # labels come from the model file
+    width = max(len(name) for name, _ in rows)
+    for name, p in rows:
         click.echo(f"{name:<{width}}  {p:.3f}  {'#' * round(40 * p)}")
 
 
@@ -491,12 +511,12 @@ def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
             )
         )
         return
-    click.echo(f"{model}: {loaded.frontend.describe()}; output shapes for a 4-second input, tap '{tap}'")
+    click.echo(printable(f"{model}: {loaded.frontend.describe()}; output shapes for a 4-second input, tap '{tap}'"))
     header = ("layer", "path", "kernel", "stride", "channels", "output", "RF frames", "RF bins", "RF ms", "RF Hz")
     table = [header] + [
         (
             str(r["layer"]),
-            r["path"],
+            printable(r["path"]),  # module names come from the model file
             "x".join(map(str, r["kernel"])),
             "x".join(map(str, r["stride"])),
             f"{r['in_channels']}->{r['out_channels']}",
@@ -536,9 +556,21 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """auralise's own warnings as one ``warning:`` line; anything else as Python shows it."""
+    if issubclass(category, AuraliseWarning):
+        click.echo(f"warning: {printable(message)}", err=True)
+    else:
+        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and an exit code, never a traceback."""
     signal.signal(signal.SIGTERM, _terminate)  # `kill` cleans up like Ctrl-C: temporary files go, targets stay
+    warnings.showwarning = _show_warning
     _COMMAND_LINE[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         code = cli.main(args=argv, prog_name="auralise", standalone_mode=False)
@@ -554,7 +586,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {exc.format_message()} (see `auralise --help`)", err=True)
         sys.exit(exc.exit_code)
     except AuraliseError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {printable(exc)}", err=True)  # messages can quote text from a model file
         sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -44,7 +44,12 @@ class Projection:
 
 
 def parse_selection(select: str) -> tuple[str, int]:
-    """``"map"`` → ("map", 0); ``"max"`` → ("topk", 1); ``"topk:K"`` → ("topk", K)."""
+    """``"map"`` → ("map", 0); ``"max"`` → ("topk", 1); ``"topk:K"`` → ("topk", K).
+
+    ``max`` and ``topk:K`` seed the feature's strongest unit(s) of the tap map; ties go to the earliest unit in
+    time, then the lowest frequency (the lowest position on the tap's other axes), the same in one pass and in
+    chunks.
+    """
     if select == "map":
         return "map", 0
     if select == "max":
@@ -146,6 +151,8 @@ def make_projector(
     """A :class:`~auralise.chunking.ChunkedProjector` for ``layers`` of ``module`` on the input ``S``."""
     graph = discover(module, example)
     lays = [graph.layer(spec) for spec in layers]
+    for lay in lays:
+        lay.warn_tap(tap)
     geometry = {
         lay.number: time_geometry(module, example, lay, tap=tap, layout=layout) if layout else None for lay in lays
     }

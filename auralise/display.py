@@ -140,7 +140,8 @@ def feature_figure(
 
     Top panel: ``S_mag`` in dB relative to its maximum (80 dB range). Bottom panel: ``max(D, 0)`` in dB
     relative to its own maximum (60 dB range: a linear scale shows only the few strongest cells of a sparse
-    projection). An all-zero (or all-negative) ``D`` gives an empty bottom panel titled "... - silent".
+    projection). An all-zero, all-negative or numerically zero (:func:`auralise.resynth.numerically_zero`) ``D``
+    gives an empty bottom panel titled "... - silent".
 
     Parameters
     ----------
@@ -163,9 +164,11 @@ def feature_figure(
     D = np.asarray(D, dtype=np.float64)
     if D.shape != S_mag.shape:
         raise BadParameterError(f"D has shape {D.shape} but the input spectrogram has {S_mag.shape}")
+    from auralise.resynth import numerically_zero
+
     R = np.maximum(np.nan_to_num(D, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
     peak = R.max() if R.size else 0.0
-    silent = not peak > 0
+    silent = bool(numerically_zero(peak))  # the same test that makes the feature's WAV silence
     Rn = R / peak if not silent else np.zeros_like(R)
 
     fig = new_figure(figsize=(8.0, 6.0), layout="constrained")
@@ -205,7 +208,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 120, metad
     OutputError
         Unknown extension or the file cannot be written.
     """
-    from auralise.audio import atomic_path
+    from auralise.audio import _target_of, atomic_path, write_failure
 
     final = Path(path)
     fmt = final.suffix.lower().lstrip(".")
@@ -216,13 +219,12 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: float = 120, metad
     supported = fig.canvas.get_supported_filetypes()
     if fmt not in supported:
         raise OutputError(
-            f"cannot write {final}: unknown image extension {final.suffix!r}; use one of "
+            f"cannot write {_target_of(final)}: unknown image extension {final.suffix!r}; use one of "
             f"{', '.join('.' + k for k in sorted(supported))}"
         )
-    try:
+    try:  # atomic_path turns the writer's OSError (full disk, read-only folder) into a one-line error naming path
         with atomic_path(final) as tmp:
             fig.savefig(tmp, dpi=dpi, format=fmt, metadata=metadata)
     except OSError as exc:
-        reason = " ".join(str(exc.strerror or exc).split())
-        raise OutputError(f"cannot write {final}: {reason}; choose another output path") from exc
+        raise write_failure(final, exc) from exc
     return final

@@ -39,6 +39,10 @@ class OutputError(AuraliseError):
     exit_code = 2
 
 
+class AuraliseWarning(UserWarning):
+    """A one-line warning for the user (the command line prints it as ``warning: <message>``)."""
+
+
 def check_choice(value: str, choices: Sequence[str], what: str) -> str:
     """Return ``value`` if it is one of ``choices``, else raise BadParameterError listing them."""
     if value not in choices:

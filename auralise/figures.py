@@ -350,11 +350,14 @@ def filters_figure(
     cmap : str
         A diverging colour map.
     layout : {"BCFT", "BCTF", "BFT", "BTF"}
-        The model input layout (``frontend.layout``): with ``"BCTF"`` kernel rows are time, so 2-D kernels are
-        transposed for display; the others need nothing.
+        The model input layout (``frontend.layout``), which says which kernel axis is time: whatever it is, time
+        runs along x and frequency along y. ``"BCFT"``: 2-D kernels are (frequency, time), drawn as they are;
+        ``"BCTF"``: (time, frequency), transposed for display (a ``(128, 1)`` temporal filter is a wide strip);
+        ``"BFT"``: a 1-D kernel runs along time (a one-row strip); ``"BTF"``: along frequency (a one-column strip).
     channels : {"strongest", "all"}
-        For 1-D kernels, ``"all"`` draws the whole (C_in, k) matrix, input channels as rows (for a first layer on a
-        ``BFT`` input these are the frequency bins); ``"strongest"`` (default) as described above.
+        For 1-D kernels, ``"all"`` draws the whole (C_in, k) matrix: input channels as rows for ``"BFT"`` (for a
+        first layer these are the frequency bins), as columns for ``"BTF"`` (the frames);
+        ``"strongest"`` (default) as described above.
     annotate : bool, optional
         Write each weight's value in its cell (default: when at most 8 kernels of at most 49 cells are shown).
 
@@ -380,6 +383,8 @@ def filters_figure(
         raise BadParameterError('channels="all" is for 1-D kernels only; use "strongest" for Conv2d weights')
     chosen = _check_features(features, W.shape[0], layer)
     n_in = W.shape[1]
+    # where time is: 2-D kernels are (time, frequency) for BCTF; a 1-D kernel slides along frequency for BTF
+    transpose = (W.ndim == 4 and layout == "BCTF") or (W.ndim == 3 and layout == "BTF")
     kernels, titles = [], []
     for f in chosen:
         w = W[f]
@@ -388,10 +393,8 @@ def filters_figure(
         else:
             c = int(np.argmax(np.sqrt((w.reshape(n_in, -1) ** 2).sum(axis=1)))) if n_in > 1 else 0
             k = w[c] if W.ndim == 4 else w[c][None, :]
-            if W.ndim == 4 and layout == "BCTF":
-                k = k.T
             title = f"{layer}-{f}" + (f" (in {c})" if n_in > 1 else "")
-        kernels.append(k)
+        kernels.append(k.T if transpose else k)
         titles.append(title)
     kh, kw = kernels[0].shape
     vmax = max(float(np.abs(k).max()) for k in kernels)
@@ -428,8 +431,12 @@ def filters_figure(
             if annotate:
                 _annotate_cells(ax, kernels[i], vmax)
         fig.colorbar(im, ax=list(axes[:n]), label="weight", shrink=min(1.0, 0.3 + 0.25 * rows), aspect=40)
-        fig.supxlabel("time →")
-        if channels == "all":
+        along_frequency = W.ndim == 3 and layout == "BTF"  # 1-D kernels over frequency: no time axis drawn
+        if not along_frequency:
+            fig.supxlabel("time →")
+        elif channels == "all":
+            fig.supxlabel("input channel →")
+        if channels == "all" and not along_frequency:
             fig.supylabel("input channel →")
         elif kh > 1:
             fig.supylabel("frequency →")
@@ -609,6 +616,8 @@ def grid_figure(
     features respond most strongly. Either way one colour bar serves every panel. ``original`` (the input
     magnitude ``|X|``) comes first, titled "Original", in dB re its own maximum. Time is in seconds, frequency in
     Hz (log axis from the lower edge of bin 1 up to Nyquist, or linear from 0). Only the outer axes are labelled.
+    A panel whose rectified ``D`` is numerically zero (:func:`auralise.resynth.numerically_zero`) is empty and
+    titled "... · silent". Titles are plain text, never TeX or mathtext: a name with ``$`` shows as typed.
 
     Parameters
     ----------
@@ -645,6 +654,7 @@ def grid_figure(
     from matplotlib.ticker import FuncFormatter
 
     from auralise.display import _to_db, spectrogram_image
+    from auralise.resynth import numerically_zero
 
     panels = list(panels)
     if not panels:
@@ -681,11 +691,12 @@ def grid_figure(
         cols = min(int(columns), n)
     rows = math.ceil(n / cols)
 
+    silent = [bool(numerically_zero(im.max())) for im in images]  # as the WAV would be: see auralise.resynth
+    images = [np.zeros_like(im) if quiet else im for im, quiet in zip(images, silent)]
     if shared_scale:  # dB re the maximum over all panels: one _to_db over the panels side by side
         joined = _to_db(np.concatenate(images, axis=1), range_db)
         cuts = np.cumsum([im.shape[1] for im in images])[:-1]
         db_images = np.split(joined, cuts, axis=1)
-    silent = [not im.max() > 0 for im in images]
 
     with house_style():
         if fig is None:
@@ -710,7 +721,8 @@ def grid_figure(
                 )
             else:
                 im = spectrogram_image(ax, R, frontend=frontend, db=True, dynamic_range_db=range_db)
-            ax.set_title(title + (" · silent" if silent[i] else ""))
+            # plain text: a title (a name from a notes file) with "$" or "\\" is not TeX
+            ax.set_title(title + (" · silent" if silent[i] else ""), parse_math=False, usetex=False)
             drawn.append(ax)
         for ax in flat[n:]:
             ax.remove()

@@ -60,6 +60,23 @@ KIND_KEYS = {
     "waveform": (),
 }
 _C1_HZ = 440.0 * 2.0 ** ((24 - 69) / 12)  # librosa.note_to_hz("C1"), the CQT's default fmin (32.70 Hz)
+# Supported ranges of the numbers a model file gives (inclusive). A front-end comes from a file that may be hostile:
+# unbounded sizes would let it allocate any amount of memory (n_fft 10**9 is a 22 GB window). hop_length is also
+# at least n_fft / 64 and at most n_fft, and one patch of model input (patch_seconds) holds at most
+# MAX_PATCH_VALUES numbers.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "sr": (1000, 384000),
+    "n_fft": (16, 65536),
+    "amin": (1e-20, 1.0),
+    "scale": (1e-12, 1e12),
+    "log_scale": (1e-6, 1e12),
+    "patch_seconds": (0.01, 600.0),
+    "n_mels": (1, 1024),
+    "n_bins": (1, 1024),
+    "bins_per_octave": (1, 120),
+    "cqt_fmin": (1.0, 192000.0),
+}
+MAX_PATCH_VALUES = 1 << 27
 
 
 def _is_int(v: Any) -> bool:
@@ -72,6 +89,17 @@ def _is_number(v: Any) -> bool:
 
 def _bad(key: str, want: str, got: Any) -> BadModelError:
     return BadModelError(f"front-end key {key!r} must be {want}, got {got!r}; fix the model's front-end")
+
+
+def _check_range(key: str, value: float, lo: float | None = None, hi: float | None = None, how: str = "") -> None:
+    """Refuse ``value`` outside ``lo..hi`` (default :data:`BOUNDS` of ``key``), naming key, value and range."""
+    if lo is None or hi is None:
+        lo, hi = BOUNDS[key]
+    if not lo <= value <= hi:
+        raise BadModelError(
+            f"front-end key {key!r} is {value!r}, outside the supported range {lo:g}..{hi:g}{how}; "
+            "fix the model's front-end"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +157,11 @@ class Frontend:
     bins_per_octave : int
         cqt only: bins per octave (default 12).
 
+    Every number is bounded (:data:`BOUNDS`): sr 1000..384000 Hz, n_fft 16..65536, hop_length n_fft/64..n_fft
+    (rounded up), win_length 1..n_fft, amin 1e-20..1, scale 1e-12..1e12, log_scale 1e-6..1e12, patch_seconds
+    0.01..600 and at most 2**27 input values per patch, n_mels 1..1024, mel fmin/fmax within 0..sr/2, n_bins
+    1..1024, bins_per_octave 1..120, CQT fmin 1 Hz..sr/2; booleans, NaN and infinities are refused.
+
     Examples
     --------
     >>> fe = Frontend(sr=11025, n_fft=512, hop_length=256)
@@ -178,8 +211,9 @@ class Frontend:
             if not _is_int(v) or v <= 0:
                 raise _bad(key, "a positive integer", v)
             object.__setattr__(self, key, int(v))
-        if self.n_fft < 2:
-            raise _bad("n_fft", "an integer >= 2", self.n_fft)
+        _check_range("sr", self.sr)
+        _check_range("n_fft", self.n_fft)
+        _check_range("hop_length", self.hop_length, -(-self.n_fft // 64), self.n_fft, " (n_fft/64..n_fft)")
         if self.win_length is not None:
             if not _is_int(self.win_length) or not 0 < self.win_length <= self.n_fft:
                 raise _bad("win_length", f"null or an integer in 1..n_fft ({self.n_fft})", self.win_length)
@@ -204,6 +238,7 @@ class Frontend:
             if not _is_number(v) or not math.isfinite(v) or v <= 0:
                 raise _bad(key, "a positive number", v)
             object.__setattr__(self, key, float(v))
+            _check_range(key, getattr(self, key))
         if self.layout not in LAYOUTS:
             raise _bad("layout", f"one of {', '.join(LAYOUTS)}", self.layout)
         if self.patch_seconds is not None:
@@ -211,10 +246,12 @@ class Frontend:
             if not _is_number(v) or not math.isfinite(v) or v <= 0:
                 raise _bad("patch_seconds", "null or a positive number of seconds", v)
             object.__setattr__(self, "patch_seconds", float(v))
+            _check_range("patch_seconds", self.patch_seconds)
         v = self.log_scale
         if not _is_number(v) or not math.isfinite(v) or v <= 0:
             raise _bad("log_scale", "a positive number (the C of log10(1 + C x))", v)
         object.__setattr__(self, "log_scale", float(v))
+        _check_range("log_scale", self.log_scale)
         if self.compression != "log10p" and self.log_scale != 10000.0:
             raise BadModelError(
                 "front-end key 'log_scale' applies only to compression 'log10p'; remove it or set that compression"
@@ -235,12 +272,20 @@ class Frontend:
                 "a 'waveform' front-end feeds the samples themselves, shape (1, 1, n): it needs layout 'BFT' and "
                 "compression 'linear'"
             )
+        if self.patch_seconds is not None:
+            values = self.frames_for(self.patch_seconds) * self.n_input_freq
+            if values > MAX_PATCH_VALUES:
+                raise BadModelError(
+                    f"front-end key 'patch_seconds' is {self.patch_seconds:g}: one patch would be {values} input "
+                    f"values, more than the supported {MAX_PATCH_VALUES}; fix the model's front-end"
+                )
 
     def _check_mel(self) -> None:
         nyq = self.sr / 2.0
         if not _is_int(self.n_mels) or self.n_mels <= 0:
             raise _bad("n_mels", "a positive integer", self.n_mels)
         object.__setattr__(self, "n_mels", int(self.n_mels))
+        _check_range("n_mels", self.n_mels)
         fmin = 0.0 if self.fmin is None else self.fmin
         if not _is_number(fmin) or not math.isfinite(fmin) or not 0 <= fmin < nyq:
             raise _bad("fmin", f"null or a frequency in Hz in 0..sr/2 ({nyq:g}), exclusive", self.fmin)
@@ -265,10 +310,12 @@ class Frontend:
             if not _is_int(v) or v <= 0:
                 raise _bad(key, "a positive integer", v)
             object.__setattr__(self, key, int(v))
+            _check_range(key, getattr(self, key))
         fmin = _C1_HZ if self.fmin is None else self.fmin
         if not _is_number(fmin) or not math.isfinite(fmin) or fmin <= 0:
             raise _bad("fmin", "null (C1, 32.70 Hz) or a positive frequency in Hz", self.fmin)
         object.__setattr__(self, "fmin", float(fmin))
+        _check_range("fmin", self.fmin, BOUNDS["cqt_fmin"][0], self.sr / 2.0, " Hz (1 Hz..sr/2)")
         if not self.center:
             raise BadModelError(
                 "a 'cqt' front-end needs center true (librosa's CQT frames are centred; the STFT's must match)"

@@ -15,6 +15,7 @@ convolution ends the chain, so branching models get the last tensor that is stil
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .errors import AuraliseError, BadParameterError
+from .errors import AuraliseError, AuraliseWarning, BadParameterError
 from .rules import COPIES, DROPOUTS, NORMS, POOLS, RELU_FAMILY, SATURATING, project
 from .trace import Trace, record_forward
 
@@ -48,9 +49,20 @@ class Layer:
     stride: tuple[int, ...]
     taps: dict[str, TapRef]
     shapes: dict[str, tuple[int, ...]]
+    short_block: bool = False  # the pooling after the activation failed on the dry input: block is activation
 
     def describe(self) -> str:
         return f"layer {self.number} ({self.path})"
+
+    def warn_tap(self, tap: str) -> None:
+        """Warn (one line) when ``tap`` is ``block`` but the block tap fell back to the activation."""
+        if tap == "block" and self.short_block:
+            warnings.warn(
+                f"layer {self.number}'s block tap falls back to the activation because the input is shorter than "
+                "the pooling window; use longer audio",
+                AuraliseWarning,
+                stacklevel=3,
+            )
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,7 @@ def discover(module: torch.nn.Module, example: torch.Tensor) -> LayerGraph:
         conv_tap = (rec.index, 0)
         activation = _advance(trace, uses, conv_tap, _ACTIVATION_CHAIN)
         block = _advance(trace, uses, activation, _BLOCK_CHAIN)
+        short = block == activation and _pool_failed_on(trace, uses, activation)
         taps = {"conv": conv_tap, "activation": activation, "block": block}
         shapes = {name: tuple(trace.records[r].outputs[s].shape) for name, (r, s) in taps.items()}
         dims = weight.dim() - 2
@@ -138,6 +151,7 @@ def discover(module: torch.nn.Module, example: torch.Tensor) -> LayerGraph:
                 stride=tuple(stride) if isinstance(stride, (list, tuple)) else (stride,) * dims,
                 taps=taps,
                 shapes=shapes,
+                short_block=short,
             )
         )
     if not layers and trace.error:
@@ -162,6 +176,16 @@ def _advance(trace: Trace, uses: dict[int, list[int]], start: TapRef, allowed: s
         current = (nxt.index, 0)
 
 
+def _pool_failed_on(trace: Trace, uses: dict[int, list[int]], ref: TapRef) -> bool:
+    """Whether the dry pass stopped at a pooling op whose only input is the tensor at ``ref`` (used by nothing
+    else): an input too short for the pooling window that would have followed."""
+    out = trace.records[ref[0]].outputs[ref[1]]
+    if trace.error is None or trace.failed is None or uses.get(id(out)):
+        return False
+    name, inputs = trace.failed
+    return name.rstrip("_") in POOLS and inputs == (id(out),)
+
+
 @contextmanager
 def eval_mode(module: torch.nn.Module) -> Iterator[None]:
     """Eval mode for the duration of a ``with`` block (dropout off, batch norm on running statistics)."""
@@ -181,19 +205,58 @@ def receptive_field(
     """Receptive field of one unit at ``tap`` of ``layer``, as (frames, bins) of the model input.
 
     Computed exactly from the layers' geometry: a unit-impulse seed at the centre of the tap map is carried down
-    with the ``support`` rule (all weights and pooling windows count, nonlinearities pass everything). The time
-    axis of the dry input is doubled until the field is not clipped by its ends; an axis that is the input's
-    channel axis (e.g. frequency for ``BFT``) is covered whole by construction. A frequency field wider than
-    the input is reported as the input's height.
+    with the ``support`` rule (all weights and pooling windows count, nonlinearities pass everything). Where an
+    adaptive pool comes before the tap its windows differ from unit to unit, so every unit along each axis of the
+    tap map is measured and the widest field is reported. The time axis of the dry input is doubled until the
+    field is not clipped by its ends; a tap whose size does not grow with the input (an adaptive pool over time:
+    its units see a share of the whole input) reports its field on ``example`` itself. An axis that is the input's
+    channel axis (e.g. frequency for ``BFT``) is covered whole by construction. A frequency field wider than the
+    input is reported as the input's height.
     """
     time_axis, freq_axis = LAYOUT_AXES[layout]
     shape = list(example.shape)
+    first = None
     while True:
-        support = _support(module, torch.rand(shape, dtype=example.dtype, device=example.device), layer, tap)
-        frames = _extent(support, time_axis)
+        dry = torch.rand(shape, dtype=example.dtype, device=example.device)
+        frames, bins, tap_shape = _field(module, dry, layer, tap, (time_axis, freq_axis))
+        if first is None:
+            first = (frames, bins, tap_shape)
+        elif tap_shape == first[2]:  # the tap does not grow with the input: the field is a share of all of it
+            return first[0], first[1]
         if time_axis == 1 or frames < shape[time_axis] or shape[time_axis] >= 1 << 16:
-            return frames, _extent(support, freq_axis)
+            return frames, bins
         shape[time_axis] *= 2  # the field may be clipped by the input's ends: look again on a longer input
+
+
+def _field(
+    module: torch.nn.Module, dry: torch.Tensor, layer: Layer, tap: str, axes: tuple[int, int]
+) -> tuple[int, int, tuple[int, ...]]:
+    """Widest extent along each input axis of ``axes`` of a unit of channel 0 at ``tap``, and the tap's shape."""
+    rec_index, slot = layer.taps[tap]
+    with eval_mode(module):
+        trace = record_forward(module, dry, stop_after=rec_index)
+    out = trace.records[rec_index].outputs[slot]
+    if out.dim() <= 2:  # no spatial axis: the unit sees everything
+        return dry.shape[axes[0]], dry.shape[axes[1]], tuple(out.shape)
+    centre = [0, 0, *(n // 2 for n in out.shape[2:])]
+    units = [centre]
+    if any(r.name.startswith("adaptive_") for r in trace.records[: rec_index + 1]):
+        units += [
+            [*centre[:axis], i, *centre[axis + 1 :]] for axis in range(2, out.dim()) for i in range(out.shape[axis])
+        ]
+    largest = max(o.numel() for r in trace.records[: rec_index + 1] for o in r.outputs)
+    batch = max(1, (1 << 24) // max(largest, 1))  # about 64 MiB of float32 signal per batch of units
+    widest = [0, 0]
+    for i in range(0, len(units), batch):
+        part = units[i : i + batch]
+        seeds = torch.zeros((len(part), *out.shape), dtype=out.dtype, device=out.device)
+        for k, unit in enumerate(part):
+            seeds[(k, *unit)] = 1.0
+        support = project(trace, (rec_index, slot), seeds, rule="support") != 0
+        for k in range(len(part)):
+            for a, axis in enumerate(axes):
+                widest[a] = max(widest[a], _extent(support[k], axis))
+    return widest[0], widest[1], tuple(out.shape)
 
 
 @dataclass(frozen=True)
@@ -264,15 +327,6 @@ def _span(support: torch.Tensor, axis: int) -> tuple[int, int]:
     return (int(nz[0]), int(nz[-1])) if len(nz) else (0, -1)
 
 
-def _support(module: torch.nn.Module, dry: torch.Tensor, layer: Layer, tap: str) -> torch.Tensor:
-    """Boolean mask over ``dry`` of the inputs that reach the unit at the centre of channel 0 of the tap map."""
-    rec_index, slot = layer.taps[tap]
-    with eval_mode(module):
-        trace = record_forward(module, dry, stop_after=rec_index)
-    out = trace.records[rec_index].outputs[slot]
-    return _unit_support(trace, (rec_index, slot), 2, out.shape[2] // 2) if out.dim() > 2 else out.new_ones(())
-
-
 def _extent(support: torch.Tensor, axis: int) -> int:
     first, last = _span(support, axis)
     return last - first + 1
@@ -289,6 +343,7 @@ def layer_table(module: torch.nn.Module, example: torch.Tensor, frontend, *, tap
     win = frontend.win_length or frontend.n_fft
     rows = []
     for lay in graph.layers:
+        lay.warn_tap(tap)
         frames, bins = receptive_field(module, example, lay, tap=tap, layout=frontend.layout)
         rows.append(
             {

@@ -165,7 +165,8 @@ def _card(song_id: str, item: Mapping[str, Any], channels: object) -> str:
         f'<span class="fid">{_e(key)}</span>',
     ]
     if silent:
-        lines.append('<span class="badge" title="this feature never fired on this song">silent</span>')
+        why = item.get("silent_reason") or "never active"
+        lines.append(f'<span class="badge" title="silent: {_e(why)} on this song">silent</span>')
     if figure:
         lines.append(f'<a class="fig" href="{_url(figure)}" target="_blank" rel="noopener" tabindex="-1">figure</a>')
     lines.append("</div>")

@@ -52,10 +52,23 @@ def load_notes(path: str | os.PathLike | None, model_sha: str | None) -> tuple[d
         or not isinstance(data.get("features"), dict)
     ):
         raise BadParameterError(f"{path} is not an auralise notes file (format 'auralise-notes' with 'features')")
+    model = data.get("model")
+    if model is not None and not isinstance(model, str):
+        raise BadParameterError(
+            f"bad notes file {path}: 'model' must be the model file's SHA-256 as a string, "
+            f"got {type(model).__name__}; pass the JSON the page downloads"
+        )
+    for key, value in data["features"].items():
+        if not isinstance(value, str):
+            raise BadParameterError(
+                f"bad notes file {path}: the note of feature {key!r} must be a string, got {type(value).__name__}; "
+                "pass the JSON the page downloads"
+            )
     warnings = []
-    if model_sha and data.get("model") and data["model"] != model_sha:
-        warnings.append(f"the notes in {path} were written for another model file (sha256 {data['model'][:12]})")
-    return {str(k): str(v) for k, v in data["features"].items() if str(v).strip()}, warnings
+    if model_sha and model and model != model_sha:
+        warnings.append(f"the notes in {path} were written for another model file (sha256 {model[:12]})")
+    names = {str(k): " ".join(v.split()) for k, v in data["features"].items()}  # one line, as typed (no TeX)
+    return {k: v for k, v in names.items() if v}, warnings
 
 
 def check_figure_path(out: str | os.PathLike, force: bool) -> Path:
@@ -97,7 +110,12 @@ def grid(
     force: bool = False,
     command: str | None = None,
 ) -> tuple[Path, list[str]]:
-    """Deconvolved spectrograms of the named features of one song, one panel each (Figs. 3–8); (path, warnings)."""
+    """Deconvolved spectrograms of the named features of one song, one panel each (Figs. 3–8); (path, warnings).
+
+    The warnings are one line each: notes written for another model file, and every silent feature (never active on
+    the song, or a numerically zero projection; its panel is empty and titled "... · silent"). Names from
+    ``notes`` are shown as plain text.
+    """
     import torch
 
     from .audio import load_audio
@@ -133,11 +151,21 @@ def grid(
     with torch.inference_mode():
         projected = {(n, f): fe.to_grid(D[k : k + 1].cpu())[0] for n, fs, D in projector.project(groups)
                      for k, f in enumerate(fs)}  # fmt: skip
+        stats = projector.statistics()
+    import numpy as np
+
+    from .resynth import numerically_zero
+
     panels = []
     for n, f in pairs:
         name = names.get(f"{n}-{f}")
-        panels.append((f"Feature {n}-{f}" + (f" · {name}" if name else ""), projected[(n, f)]))
-    import numpy as np
+        D = projected[(n, f)]
+        if not float(stats[n].maximum[f]) > 0:  # never active: silent, as its WAV would be
+            warnings.append(f"feature {n}-{f} is silent: never active on this song (activation max <= 0)")
+            D = np.zeros_like(D)
+        elif numerically_zero(np.max(D, initial=0.0)):
+            warnings.append(f"feature {n}-{f} is silent: its projection is numerically zero")
+        panels.append((f"Feature {n}-{f}" + (f" · {name}" if name else ""), D))
 
     with house_style():
         fig = grid_figure(
@@ -174,7 +202,13 @@ def filters(
     lay = discover(loaded.module, loaded.example_input()).layer(layer)
     feats = list(check_features(list(features), lay)) if features is not None else None
     with house_style():
-        fig = filters_figure(layer_weights(loaded.module, lay), features=feats, layer=lay.number, width=width)
+        fig = filters_figure(
+            layer_weights(loaded.module, lay),
+            features=feats,
+            layer=lay.number,
+            width=width,
+            layout=loaded.frontend.layout,  # time along x, frequency along y, whichever axis the model has first
+        )
         return _finish(fig, path, command)
 
 

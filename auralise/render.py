@@ -30,7 +30,12 @@ def output_name(layer: int, feature: int, ext: str) -> str:
 
 @dataclass
 class FeatureOutput:
-    """What was written for one feature."""
+    """What was written for one feature.
+
+    ``silent``: its WAV is silence, because the feature is never active on the song (activation max <= 0) or its
+    projection is numerically zero; ``silent_reason`` says which (:data:`auralise.resynth.NEVER_ACTIVE` or
+    :data:`auralise.resynth.NUMERICALLY_ZERO`), None when not silent.
+    """
 
     layer: int
     feature: int
@@ -40,6 +45,7 @@ class FeatureOutput:
     activation_max: float
     activation_energy: float
     gain: float
+    silent_reason: str | None = None
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Result:
 
     features: list[FeatureOutput]
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # one line per silent feature, saying why
 
     @property
     def written(self) -> list[Path]:
@@ -146,9 +153,17 @@ def auralise_file(
             example=example,
             layout=fe.layout,
         )
-        waves, gains, D = render_waves(
-            X, proj.D, frontend=fe, mode=resynth, phase=phase, length=len(y), normalize=normalize
+        rendered = render_waves(
+            X,
+            proj.D,
+            frontend=fe,
+            mode=resynth,
+            phase=phase,
+            length=len(y),
+            normalize=normalize,
+            activation_max=proj.activation_max,
         )
+        waves, gains, D = rendered
         results = []
         # Every file is staged under a hidden temporary name; only when all of them are complete does leaving the
         # stack rename them onto their targets. A failure half-way (or an interrupt) removes the staged files and
@@ -168,16 +183,17 @@ def auralise_file(
                         f,
                         wav,
                         png,
-                        proj.silent[k],
+                        bool(rendered.silent[k]),
                         float(proj.activation_max[k]),
                         float(proj.activation_energy[k]),
                         float(gains[k]),
+                        rendered.reasons[k],
                     )
                 )
     except BaseException:
         _remove_empty_dirs(out, created)
         raise
-    return Result(results, notes=list(info.notes))
+    return Result(results, notes=list(info.notes), warnings=rendered.warnings(lay.number, feats))
 
 
 def _first_missing(folder: Path) -> Path | None:

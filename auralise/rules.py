@@ -22,7 +22,9 @@ whatever the forward input was; ``guided`` also zeroes it where the forward inpu
 units (tanh, sigmoid, hardtanh, softsign) are not rectifiers: every rule passes their true derivative.
 
 The fourth rule, ``support``, is for geometry, not attribution: every weight and pooling window counts as 1 and
-every nonlinearity as the identity, so a non-negative seed spreads over exactly a unit's receptive field.
+every nonlinearity as the identity, so a non-negative seed spreads over exactly a unit's receptive field. Max,
+power-average and adaptive pools spread over their whole windows (``ceil_mode`` and adaptive windows included),
+not through the switches.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ POOLS = {
     "adaptive_avg_pool1d",
     "adaptive_avg_pool2d",
 }
+_WINDOW_POOLS = {"max_pool1d", "max_pool2d", "lp_pool1d", "lp_pool2d"} | {p for p in POOLS if p.startswith("adaptive_")}
 _CONV_ARGS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
 _CONV_DEFAULTS = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}
 
@@ -172,7 +175,9 @@ def _backward(
     """Input signals of one op, for its output signals ``grads`` (None where an output got none)."""
     name = rec.name
     g = grads[0]
-    if rec.indices is not None and g is not None and not (rule == "support" and name in ("max_pool1d", "max_pool2d")):
+    if rule == "support" and name in _WINDOW_POOLS and g is not None:
+        return [_pool_support(rec, _as_dense(g, rec.outputs[0].shape))]
+    if rec.indices is not None and g is not None:
         return [_unpool(rec, g, pre_rectify)]
     if name in ("conv1d", "conv2d") and g is not None:
         return [_conv_transpose(rec, g, rule)]
@@ -182,8 +187,6 @@ def _backward(
             return [channelwise]
     grads = [_as_dense(g, o.shape) for g, o in zip(grads, rec.outputs)]
     g = grads[0]
-    if rec.indices is not None:
-        return [_pool_support(rec, g)]
     if name in RELU_FAMILY or (name in SATURATING and rule == "support"):
         return [_nonlinearity(rec, g, rule)]
     if name in DROPOUTS and not _kwarg(rec, "training", 2, True) or name in COPIES:
@@ -255,26 +258,53 @@ def _pool_params(rec: OpRecord) -> dict:
 
 
 def _pool_support(rec: OpRecord, g: Signal) -> Signal:
-    """Spread a max-pool's signal over its whole window (the geometry, not the switch)."""
+    """Spread a pool's signal over each of its whole windows (the geometry, not the switch or the weights).
+
+    Max and power-average pools spread over their kernel windows, including a ``ceil_mode`` window that runs past
+    the input's end (only its part inside the input is kept); adaptive pools over their own windows, output unit
+    ``i`` of ``n_out`` covering input ``[floor(i * n_in / n_out), ceil((i + 1) * n_in / n_out))``.
+    """
     x = rec.tracked_inputs()[0]
-    dims = 1 if rec.name == "max_pool1d" else 2
-    params = _pool_params(rec)
+    dims = 1 if rec.name.endswith("1d") else 2
+    if rec.name.startswith("adaptive_"):
+        out = g
+        for d in range(dims):
+            n_in, n_out = x.shape[2 + d], g.shape[3 + d]
+            i = torch.arange(n_out, device=g.device).unsqueeze(1)
+            j = torch.arange(n_in, device=g.device).unsqueeze(0)
+            windows = ((j >= i * n_in // n_out) & (j < -(-(i + 1) * n_in // n_out))).to(g.dtype)  # (n_out, n_in)
+            out = torch.matmul(out.movedim(3 + d, -1), windows).movedim(-1, 3 + d)
+        return out
+    if rec.name.startswith("lp_pool"):
+        params = dict(zip(("input", "norm_type", "kernel_size", "stride"), rec.args)) | rec.kwargs
+        params.update(padding=0, dilation=1)
+    else:
+        params = _pool_params(rec)
     kernel = _tuple(params["kernel_size"], dims)
     stride = _tuple(params.get("stride") or kernel, dims)
+    padding, dilation = _tuple(params.get("padding", 0), dims), _tuple(params.get("dilation", 1), dims)
+    # ceil_mode adds a last window that starts inside the input but runs past its end: transpose onto an input
+    # long enough to hold it, then keep the real input's part
+    size = tuple(
+        max(n, (o - 1) * s + d * (k - 1) + 1 - 2 * p)
+        for n, o, s, k, p, d in zip(x.shape[2:], g.shape[3:], stride, kernel, padding, dilation)
+    )
     channels = x.shape[1]
     ones = torch.ones((channels, 1, *kernel), dtype=g.dtype, device=g.device)
     conv_input = torch.nn.grad.conv1d_input if dims == 1 else torch.nn.grad.conv2d_input
     k = g.shape[0]
     out = conv_input(
-        (k * x.shape[0], *x.shape[1:]),
+        (k * x.shape[0], channels, *size),
         ones,
         g.reshape(k * x.shape[0], *g.shape[2:]),
         stride=stride,
-        padding=_tuple(params.get("padding", 0), dims),
-        dilation=_tuple(params.get("dilation", 1), dims),
+        padding=padding,
+        dilation=dilation,
         groups=channels,
     )
-    return out.view(k, *x.shape)
+    for d, n in enumerate(x.shape[2:]):
+        out = out.narrow(2 + d, 0, n)
+    return out.reshape(k, *x.shape)
 
 
 def _conv_transpose(rec: OpRecord, g: Signal | ChannelSlice, rule: str) -> Signal:

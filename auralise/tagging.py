@@ -65,7 +65,7 @@ def tag_song(
     import torch
 
     from .audio import load_audio
-    from .errors import BadAudioError
+    from .errors import BadAudioError, BadModelError
     from .layers import LAYOUT_AXES
     from .modelfile import LoadedModel, load_model
     from .render import resolve_device
@@ -90,8 +90,18 @@ def tag_song(
     with torch.inference_mode():
         for i in range(0, count, batch):
             logits = loaded.module.eval()(patches[i : i + batch].to(dev)).float()
+            if logits.ndim != 2:
+                raise BadModelError(
+                    f"the model's output has shape {tuple(logits.shape[1:])} per patch, not one score per tag; "
+                    "tag needs a model that ends in a classifier"
+                )
             outputs.append(torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=1))
     probabilities = torch.cat(outputs).cpu().numpy()
+    if loaded.labels is not None and len(loaded.labels) != probabilities.shape[1]:
+        raise BadModelError(
+            f"the model file has {len(loaded.labels)} labels but the model outputs {probabilities.shape[1]} scores; "
+            "re-save the model with one label per output"
+        )
     labels = list(loaded.labels or [f"class {i}" for i in range(probabilities.shape[1])])
     starts = np.arange(count) * frames * fe.hop_length / fe.sr
     return TagResult(labels, starts, probabilities, seconds, activation)

@@ -39,6 +39,11 @@ def thumbnail_rgb(M: np.ndarray, *, range_db: float = 80.0, cmap: str = "magma")
     """RGB image (H, W, 3) uint8 of a non-negative (F, T) magnitude in dB re its max, low frequencies at the
     bottom; values more than ``range_db`` below the max (and an all-zero input) get the colour map's floor."""
     A = _block_max(np.maximum(np.asarray(M, dtype=np.float32), 0.0), MAX_HEIGHT, MAX_WIDTH)
+    return reduced_rgb(A, range_db=range_db, cmap=cmap)
+
+
+def reduced_rgb(A: np.ndarray, *, range_db: float = 80.0, cmap: str = "magma") -> np.ndarray:
+    """:func:`thumbnail_rgb` of an array already reduced to thumbnail size (rows, columns), non-negative."""
     ref = float(A.max()) if A.size else 0.0
     if ref > 0:
         db = 20.0 * np.log10(np.maximum(A, ref * 10.0 ** (-range_db / 20.0)) / ref)
@@ -48,9 +53,15 @@ def thumbnail_rgb(M: np.ndarray, *, range_db: float = 80.0, cmap: str = "magma")
     return _palette(cmap)[level[::-1]]
 
 
-def write_thumbnail(M: np.ndarray, path: str | os.PathLike, *, range_db: float = 80.0, cmap: str = "magma") -> Path:
-    """Write :func:`thumbnail_rgb` of ``M`` (F, T) as a PNG at ``path`` (not atomic: pass a temporary path)."""
+def write_thumbnail(
+    M: np.ndarray, path: str | os.PathLike, *, range_db: float = 80.0, cmap: str = "magma", reduced: bool = False
+) -> Path:
+    """Write :func:`thumbnail_rgb` of ``M`` (F, T) as a PNG at ``path`` (not atomic: pass a temporary path).
+
+    ``reduced``: ``M`` is already block-reduced to thumbnail size (:class:`auralise.streaming.BlockMax`).
+    """
     from PIL import Image
 
-    Image.fromarray(thumbnail_rgb(M, range_db=range_db, cmap=cmap)).save(path, format="PNG", compress_level=1)
+    rgb = reduced_rgb(M, range_db=range_db, cmap=cmap) if reduced else thumbnail_rgb(M, range_db=range_db, cmap=cmap)
+    Image.fromarray(rgb).save(path, format="PNG", compress_level=1)
     return Path(path)

@@ -90,6 +90,7 @@ class Trace:
     records: list[OpRecord] = field(default_factory=list)
     producer: dict[int, tuple[int, int]] = field(default_factory=dict)  # id(tensor) -> (record, output slot)
     error: str | None = None
+    failed: tuple[str, tuple[int, ...]] | None = None  # (op name, ids of its tracked inputs) of an op that raised
 
     def consumers(self) -> dict[int, list[int]]:
         """Map id(tensor) -> indices of the records that take it as an input."""
@@ -149,16 +150,11 @@ class _Recorder(TorchFunctionMode):
         if not tracked:
             return func(*args, **kwargs)
         func, args, kwargs = _out_of_place(func, args, kwargs)
-        indices = None
-        if func in MAX_POOLS:
-            wants_indices = _wants_indices(func, args, kwargs)
-            out, indices = func(*args, **{**kwargs, "return_indices": True})
-            result = (out, indices) if wants_indices else out
-        elif isinstance(func, torch._ops.OpOverload) and op_name(func) in ("max_pool1d", "max_pool2d"):
-            out, indices = getattr(torch.ops.aten, f"{op_name(func)}_with_indices").default(*args, **kwargs)
-            result = out
-        else:
-            result = func(*args, **kwargs)
+        try:
+            result, indices = self._call(func, args, kwargs)
+        except Exception:
+            self.trace.failed = (op_name(func), tuple(id(leaves[i]) for i in tracked))
+            raise
         result = _fresh_outputs(result, [leaves[i] for i in tracked])
         outs = [o for o in tree_flatten(result)[0] if isinstance(o, torch.Tensor)]
         floating = [o for o in outs if o.is_floating_point()]
@@ -172,6 +168,17 @@ class _Recorder(TorchFunctionMode):
         if self.stop_after is not None and rec.index >= self.stop_after:
             raise StopForward
         return result
+
+    @staticmethod
+    def _call(func: Callable, args: tuple, kwargs: dict) -> tuple[Any, torch.Tensor | None]:
+        """Run one op; a max-pool also returns its switches."""
+        if func in MAX_POOLS:
+            wants_indices = _wants_indices(func, args, kwargs)
+            out, indices = func(*args, **{**kwargs, "return_indices": True})
+            return ((out, indices) if wants_indices else out), indices
+        if isinstance(func, torch._ops.OpOverload) and op_name(func) in ("max_pool1d", "max_pool2d"):
+            return getattr(torch.ops.aten, f"{op_name(func)}_with_indices").default(*args, **kwargs)
+        return func(*args, **kwargs), None
 
 
 def _fresh_outputs(result: Any, inputs: list[torch.Tensor]) -> Any:

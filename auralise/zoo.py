@@ -1,13 +1,24 @@
 """Reference architectures and their registry.
 
-A checkpoint names its architecture by a registered name (``"choi2016"``) or by an import path
-(``"package.module:Class"``); :func:`build` turns either, with the saved constructor config, into a module.
-Every zoo class keeps its constructor arguments in ``self.config`` so :func:`auralise.save_model` can store them.
+A checkpoint names its architecture by a registered name or by an import path (``"package.module:Class"``);
+:func:`build` turns either, with the saved constructor config, into a module. Every zoo class keeps its
+constructor arguments in ``self.config`` so :func:`auralise.save_model` can store them.
+
+Trust: a name is *registered* when it is the zoo's own (:data:`REGISTRY`) or when an installed package declares
+it in the ``auralise.architectures`` entry-point group (installing the package is the act of trust)::
+
+    [project.entry-points."auralise.architectures"]
+    mynet = "mypkg.nets:MyNet"
+
+Registered names load freely. Any other import path is code the model file chooses to run: :func:`build` refuses
+it before importing anything unless ``trust=True``. Even trusted, the target must be an ``nn.Module`` subclass
+and the config a dict with string keys, called only as ``cls(**config)``.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from collections.abc import Callable
 
 import torch
@@ -16,6 +27,11 @@ from torch import nn
 from .errors import BadModelError
 
 REGISTRY: dict[str, type[nn.Module]] = {}
+ENTRY_POINT_GROUP = "auralise.architectures"
+_TRUST_HINT = (
+    "pass --trust-model (trust=True) only if you trust the file, or install a package that registers the "
+    f"architecture in the {ENTRY_POINT_GROUP!r} entry-point group"
+)
 
 
 def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
@@ -28,39 +44,105 @@ def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
     return add
 
 
+def entry_point_architectures() -> dict[str, importlib.metadata.EntryPoint]:
+    """Architectures that installed packages register: name -> entry point (``"pkg.mod:Class"``), not loaded."""
+    found: dict[str, importlib.metadata.EntryPoint] = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep)
+    return found
+
+
 def name_of(module: nn.Module) -> str:
-    """The registered name of ``module``'s class, else its import path ``package.module:Class``."""
+    """The registered name of ``module``'s class (zoo or entry point), else its import path ``pkg.module:Class``."""
     for name, cls in REGISTRY.items():
         if type(module) is cls:
             return name
-    return f"{type(module).__module__}:{type(module).__qualname__}"
+    path = f"{type(module).__module__}:{type(module).__qualname__}"
+    for name, ep in entry_point_architectures().items():
+        if name not in REGISTRY and ep.value.replace(" ", "") == path:
+            return name
+    return path
 
 
-def build(architecture: str, config: dict | None = None) -> nn.Module:
-    """Instantiate a registered name or an import path with ``config`` as keyword arguments."""
-    config = dict(config or {})
-    if architecture in REGISTRY:
-        cls = REGISTRY[architecture]
-    elif ":" in architecture:
-        module_name, _, qualname = architecture.partition(":")
-        try:
-            obj = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError) as exc:
-            raise BadModelError(
-                f"cannot import the model's architecture {architecture!r} ({exc}); install the package that defines it"
-            ) from exc
-        cls = obj
-    else:
-        known = ", ".join(sorted(REGISTRY))
+def build(architecture: str, config: dict | None = None, *, trust: bool = False) -> nn.Module:
+    """Instantiate a registered name, or (only with ``trust``) an import path, as ``cls(**config)``."""
+    if not isinstance(architecture, str) or not architecture:
         raise BadModelError(
-            f"unknown architecture {architecture!r}; registered: {known}, or use 'package.module:Class'"
+            f"the model's architecture must be a registered name or 'package.module:Class', got "
+            f"{_short(architecture)}; re-save the model with auralise.save_model"
+        )
+    if config is None:
+        config = {}
+    if not isinstance(config, dict) or not all(isinstance(k, str) for k in config):
+        raise BadModelError(
+            f"the model's config for {architecture!r} must be a dict of constructor keyword arguments, got "
+            f"{_short(config)}; re-save the model with auralise.save_model"
+        )
+    config = dict(config)
+    cls = _resolve(architecture, trust)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise BadModelError(
+            f"the model's architecture {architecture!r} is not an nn.Module class ({type(cls).__name__}); "
+            "auralise only builds module classes"
         )
     try:
         return cls(**config)
-    except TypeError as exc:
-        raise BadModelError(f"cannot build {architecture!r} from its saved config {config}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a constructor refusing the saved config is a bad model file
+        raise BadModelError(
+            f"cannot build {architecture!r} from its saved config {_short(config)} ({_first_line(exc)}); "
+            "re-save the model with auralise.save_model"
+        ) from exc
+
+
+def _resolve(architecture: str, trust: bool) -> object:
+    """The class named by ``architecture``; an unregistered import path only with ``trust``, checked first."""
+    if architecture in REGISTRY:
+        return REGISTRY[architecture]
+    registered = entry_point_architectures()
+    if architecture in registered:
+        ep = registered[architecture]
+        try:
+            return ep.load()
+        except Exception as exc:  # noqa: BLE001 - an installed plug-in failing to import
+            raise BadModelError(
+                f"cannot load architecture {architecture!r} registered as {ep.value!r} ({_first_line(exc)}); "
+                "reinstall the package that provides it"
+            ) from exc
+    module_name, sep, qualname = architecture.partition(":")
+    if not sep:
+        known = ", ".join(sorted(set(REGISTRY) | set(registered)))
+        raise BadModelError(
+            f"unknown architecture {architecture!r}; registered: {known}; install the package that registers it"
+        )
+    if not trust:
+        raise BadModelError(
+            f"the model's architecture is the import path {architecture!r}, which would import and run code "
+            f"named by the file; {_TRUST_HINT}"
+        )
+    parts = qualname.split(".")
+    if not all(part.isidentifier() for part in [*module_name.split("."), *parts]):
+        raise BadModelError(f"{architecture!r} is not an import path 'package.module:Class'; fix the model file")
+    try:
+        obj: object = importlib.import_module(module_name)
+        for part in parts:
+            obj = getattr(obj, part)
+    except Exception as exc:  # noqa: BLE001 - trusted, but the code is not importable here
+        raise BadModelError(
+            f"cannot import the model's architecture {architecture!r} ({_first_line(exc)}); "
+            "install the package that defines it"
+        ) from exc
+    return obj
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= 160 else line[:157] + "..."
 
 
 def _pooled(n: int, times: int) -> int:

@@ -35,7 +35,9 @@ def test_checkpoint_round_trip_with_import_path(tmp_path):
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == "auralise-checkpoint" and raw["version"] == 1
     assert raw["architecture"] == f"{__name__}:TimeFreqNet" and raw["config"] == {"width": 4}
-    loaded = auralise.load_model(path)
+    with pytest.raises(BadModelError, match="--trust-model"):  # an import path is code: it needs trust
+        auralise.load_model(path)
+    loaded = auralise.load_model(path, trust=True)
     assert loaded.labels == ["a", "b"] and loaded.meta["provenance"] == {"seed": 1}
     assert loaded.frontend.layout == "BCTF" and loaded.frontend.compression == "log1p"
     S = torch.rand(1, 1, 40, 129)

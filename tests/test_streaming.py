@@ -1,0 +1,144 @@
+"""Songs longer than the memory budget: segment-by-segment STFT, inverse STFT, thumbnails and exports equal the
+whole-song ones, and an export's peak memory stays within its budget."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from auralise.audio import load_audio
+from auralise.export import ExportOptions, export, song_plan
+from auralise.frontends import Frontend
+from auralise.modelfile import load_model
+from auralise.streaming import BlockMax, OverlapAdd, RawWave, SongFrames, stft_frame_count
+from auralise.thumbnail import MAX_HEIGHT, MAX_WIDTH, _block_max
+
+MODEL = "models/choi2016-synth.pt"
+FRONTENDS = [
+    Frontend(sr=11025, n_fft=512, hop_length=256),
+    Frontend(sr=11025, n_fft=500, hop_length=120, center=False),
+    Frontend(sr=11025, n_fft=512, hop_length=200, pad_mode="reflect"),
+    Frontend(kind="mel", sr=16000, n_fft=512, hop_length=256, n_mels=40),
+]
+
+
+@pytest.mark.parametrize("fe", FRONTENDS, ids=lambda fe: f"{fe.kind}-{fe.n_fft}-{fe.hop_length}-{fe.pad_mode}")
+def test_segments_equal_the_whole_song_stft_and_istft(fe, tmp_path):
+    y = np.random.default_rng(0).standard_normal(40_003).astype(np.float32)
+    X = fe.stft(y)
+    frames = SongFrames(y, fe)
+    assert frames.n_frames == X.shape[1] == stft_frame_count(fe, len(y))
+    for a, b in [(0, 1), (0, 10), (5, 60), (X.shape[1] - 7, X.shape[1]), (0, X.shape[1])]:
+        np.testing.assert_array_equal(frames.stft(a, b), X[:, a:b])
+    gains = np.array([0.5, 2.0], dtype=np.float32)[:, None, None]
+    reference = fe.istft(X[None] * gains, len(y))
+    sinks = [RawWave(tmp_path / "a.raw"), RawWave(tmp_path / "b.raw")]
+    ola = OverlapAdd(fe, X.shape[1], len(y), sinks)
+    for a in range(0, X.shape[1], 37):  # blocks that share no boundary with the hop or the window
+        ola.add(X[None, :, a : a + 37] * gains, a)
+    for k, sink in enumerate(sinks):
+        sink.close()
+        wave = np.fromfile(sink.path, dtype=np.float32)
+        assert len(wave) == len(y)
+        np.testing.assert_allclose(wave, reference[k], atol=2e-6 * np.abs(reference[k]).max())
+        assert sink.peak == pytest.approx(np.abs(wave).max())
+
+
+def test_block_maxima_fed_in_pieces_equal_the_thumbnail_reduction():
+    M = np.random.default_rng(1).random((2, 257, 3001)).astype(np.float32)
+    blocks = BlockMax(2, 257, 3001)
+    for a in range(0, 3001, 77):
+        blocks.add(M[:, :, a : a + 77])
+    result = blocks.result()
+    for k in range(2):
+        np.testing.assert_array_equal(result[k], _block_max(M[k], MAX_HEIGHT, MAX_WIDTH))
+
+
+def test_decoding_in_blocks_equals_whole_file_resampling(tmp_path):
+    import librosa
+
+    rng = np.random.default_rng(2)
+    stereo = (0.3 * rng.standard_normal((300_001, 2))).astype(np.float32)
+    path = tmp_path / "stereo.wav"
+    sf.write(path, stereo, 44100, subtype="FLOAT")
+    y, info = load_audio(path, sr=11025)
+    mono = stereo.mean(axis=1, dtype=np.float64).astype(np.float32)
+    expected = librosa.resample(mono, orig_sr=44100, target_sr=11025, res_type="soxr_hq").astype(np.float32)
+    np.testing.assert_array_equal(y, expected)
+    assert info.notes == ["downmixed 2 channels to mono", "resampled 44100 Hz -> 11025 Hz"]
+
+
+@pytest.fixture(scope="module")
+def long_song(tmp_path_factory):
+    """25 s of the (20-s) dance demo, looped, at the model's rate."""
+    y, _ = load_audio("demo_audio/dance.ogg", sr=11025)
+    path = tmp_path_factory.mktemp("song") / "song.wav"
+    sf.write(path, np.tile(y, 2)[: 25 * 11025], 11025, subtype="FLOAT")
+    return path
+
+
+@pytest.mark.parametrize("normalize", ["peak", "none"])
+def test_streamed_export_equals_the_in_memory_one(long_song, tmp_path, normalize):
+    fe = load_model(MODEL).frontend
+    options = ExportOptions(layers="1,3", features="0,5,9", normalize=normalize)
+    small, large = 1 << 24, 1 << 30
+    assert song_plan(fe, 25 * 11025, small, options).streamed
+    assert not song_plan(fe, 25 * 11025, large, options).streamed
+    a = export(MODEL, [long_song], tmp_path / "memory", options=options, memory_budget=large, device="cpu")
+    b = export(MODEL, [long_song], tmp_path / "streamed", options=options, memory_budget=small, device="cpu")
+    items_a, items_b = a["songs"][0]["items"], b["songs"][0]["items"]
+    assert [(i["layer"], i["feature"]) for i in items_a] == [(i["layer"], i["feature"]) for i in items_b]
+    for x, y in zip(items_a, items_b):
+        numbers = ("gain", "activation_energy")  # summed chunk by chunk when streamed: float rounding
+        assert {k: v for k, v in x.items() if k not in numbers} == {k: v for k, v in y.items() if k not in numbers}
+        for key in numbers:
+            assert y[key] == pytest.approx(x[key], rel=1e-5)
+        wa, _ = sf.read(tmp_path / "memory" / x["wav"], dtype="float32")
+        wb, _ = sf.read(tmp_path / "streamed" / y["wav"], dtype="float32")
+        assert len(wa) == len(wb) == 25 * 11025
+        tolerance = 1.5 / 32768 if normalize == "peak" else 1e-5 * np.abs(wa).max()  # one PCM step; float rounding
+        assert np.abs(wa - wb).max() <= tolerance
+    assert not list((tmp_path / "streamed").rglob("*.raw")), "raw temporary waves are removed"
+    for name in ("original.png", "layer1_feature5.png"):
+        assert (tmp_path / "streamed" / "song" / name).stat().st_size > 1000
+
+
+def test_streamed_export_peak_memory_stays_within_the_budget(tmp_path):
+    """Ten minutes at 11025 Hz, --memory 0.25: before streaming, the whole-song buffers took about 1.8 GB."""
+    y, _ = load_audio("demo_audio/dance.ogg", sr=11025)
+    song = tmp_path / "ten.wav"
+    sf.write(song, np.tile(y, 600 * 11025 // len(y) + 1)[: 600 * 11025], 11025, subtype="PCM_16")
+    probe = textwrap.dedent(
+        f"""
+        import json, resource, sys
+        import auralise.export, auralise.deconv, librosa, matplotlib, PIL.Image
+        from auralise.modelfile import load_model
+        load_model({MODEL!r})
+        fixed = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        if sys.argv[1] == "export":
+            from auralise.cli import main
+            try:
+                main(["export", {MODEL!r}, {str(song)!r}, "--out", {str(tmp_path / "out")!r}, "--layers", "1",
+                      "--features", "0,1", "--memory", "0.25", "--quiet", "--device", "cpu"])
+            except SystemExit as exc:
+                assert exc.code == 0, exc.code
+        print(json.dumps({{"fixed": fixed, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
+        """
+    )
+    env = {"OMP_NUM_THREADS": "2", "PATH": "/usr/bin:/bin"}
+    runs = {
+        what: json.loads(
+            subprocess.run(
+                [sys.executable, "-c", probe, what], capture_output=True, text=True, check=True, env=env
+            ).stdout.splitlines()[-1]
+        )  # fmt: skip
+        for what in ("fixed", "export")
+    }
+    budget = 0.25 * (1 << 30)
+    assert runs["export"]["peak"] < runs["fixed"]["fixed"] + budget, runs
