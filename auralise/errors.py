@@ -2,6 +2,10 @@
 
 Every message is one line that names the problem and says what to do about it. The command line prints
 ``error: <message>`` and exits with :attr:`AuraliseError.exit_code` (2 for usage errors, 1 otherwise).
+
+The bottom of the package: every other module may import it, and it imports nothing from auralise.
+
+May import: nothing
 """
 
 from __future__ import annotations

@@ -24,11 +24,12 @@ import soundfile as sf
 import torch
 from captum.attr import NeuronDeconvolution
 
-from auralise import load_model, synth
-from auralise.audio import load_audio
-from auralise.deconv import project_features
-from auralise.layers import discover, eval_mode
-from auralise.trace import record_forward
+from auralise import load_model
+from auralise.demo import synth
+from auralise.engine.deconv import project_features
+from auralise.engine.layers import discover, eval_mode
+from auralise.engine.trace import record_forward
+from auralise.io.audio import load_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -24,8 +24,8 @@ MODEL = ROOT / "models" / "choi2016-synth.pt"
 
 PROBE = """
 import json, resource, sys
-import auralise.export, auralise.deconv, librosa, matplotlib, PIL.Image
-from auralise.modelfile import load_model
+import auralise.listening.export, auralise.engine.deconv, librosa, matplotlib, PIL.Image
+from auralise.io.modelfile import load_model
 load_model(sys.argv[1])
 fixed = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 if len(sys.argv) > 2:

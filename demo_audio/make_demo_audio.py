@@ -10,7 +10,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from auralise import synth
+from auralise.demo import synth
 
 SR = 22050
 HERE = Path(__file__).resolve().parent

@@ -1,4 +1,4 @@
-"""Which features of a shipped model isolate a stem? Measured with the per-stem access of ``auralise.synth``.
+"""Which features of a shipped model isolate a stem? Measured with the per-stem access of ``auralise.demo.synth``.
 
 For held-out synthetic songs (test-range seeds), every feature of every layer is deconvolved (whole map,
 deconvnet) and turned into a mask on the song's STFT, exactly as ``auralise`` does for its WAVs. The energy
@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 import auralise
-from auralise import synth
-from auralise.train import SPLIT_SEED_BASE
+from auralise.demo import synth
+from auralise.demo.train import SPLIT_SEED_BASE
 
 SONGS = (("dance", 0), ("hiphop", 1), ("dance", 2), ("hiphop", 3), ("ballad", 4), ("ballad", 5))
 
@@ -31,7 +31,7 @@ def envelopes(model, seconds: float) -> tuple[dict[int, np.ndarray], dict[str, n
     fe = model.frontend
     feats: dict[int, list[np.ndarray]] = {}
     stems: dict[str, list[np.ndarray]] = {s: [] for s in synth.STEMS}
-    graph = auralise.layers.discover(model.module, model.example_input())
+    graph = auralise.engine.layers.discover(model.module, model.example_input())
     for style, i in SONGS:
         clip = synth.generate(style, seconds=seconds, sr=fe.sr, seed=SPLIT_SEED_BASE["test"] + 100 + i)
         X = fe.stft(clip.mix)

@@ -25,7 +25,7 @@ def build_choi_small(seed: int = 0):
     """A freshly initialised (eval-mode) small choi2016; the same seed gives the same weights."""
     import torch
 
-    from auralise import zoo
+    from auralise.nets import zoo
 
     torch.manual_seed(seed)
     return zoo.build("choi2016", dict(CHOI_SMALL)).eval()
@@ -43,7 +43,7 @@ def choi_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def music() -> np.ndarray:
     """Four seconds of synthetic dance music at the model's rate, shape (n,), float32."""
-    from auralise import synth
+    from auralise.demo import synth
 
     return synth.generate("dance", seconds=4.0, sr=SR, seed=1).mix.astype(np.float32)
 
@@ -53,7 +53,7 @@ def music_files(tmp_path_factory: pytest.TempPathFactory, music: np.ndarray) -> 
     """The music written in every supported container (mono, model rate) plus a stereo 44.1 kHz WAV."""
     import soundfile as sf
 
-    from auralise import synth
+    from auralise.demo import synth
 
     d = tmp_path_factory.mktemp("music")
     files = {}

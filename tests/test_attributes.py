@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import auralise
-from auralise.attributes import (
+from auralise.errors import BadParameterError
+from auralise.figures.attributes import attributes_figure
+from auralise.studies.attributes import (
     ATTRIBUTES,
     DEFAULT_CHORDS,
     DEFAULT_INSTRUMENTS,
@@ -18,12 +20,10 @@ from auralise.attributes import (
     AttributeTable,
     attribute_pairs,
     attribute_study,
-    attributes_figure,
     chord_positions,
     model_signals,
     note_to_midi,
 )
-from auralise.errors import BadParameterError
 
 SMALL = {"instruments": ("sine", "piano"), "chords": ("major", "minor"), "keys": ("A3", "G4")}
 
@@ -48,7 +48,7 @@ def test_chord_positions_climb_through_inversions() -> None:
     assert chord_positions("interval") == [(0, 7), (7, 12), (12, 19), (19, 24), (24, 31), (31, 36)]
     assert chord_positions("dom7")[5] == (16, 19, 22, 24)
     for chord in DEFAULT_CHORDS:
-        intervals = auralise.synth.CHORDS[chord]
+        intervals = auralise.demo.synth.CHORDS[chord]
         pos = chord_positions(chord)
         assert len(pos) == 6
         for p in pos:  # every position is a voicing of the same chord: same pitch classes, same size
@@ -239,7 +239,7 @@ def test_figure_has_one_line_with_error_bars_per_attribute(study, tmp_path) -> N
         assert np.allclose(lengths, [2 * table.row(n, attr).std for n in range(1, 6) if table.row(n, attr).n_pairs])
     lo, hi = ax.get_ylim()
     assert -1.0 <= lo <= 0.0 and 1.0 <= hi <= 1.03
-    path = auralise.display.save_figure(fig, tmp_path / "fig10.png")
+    path = auralise.figures.display.save_figure(fig, tmp_path / "fig10.png")
     assert path.stat().st_size > 1000
-    other = auralise.display.new_figure()
+    other = auralise.figures.display.new_figure()
     assert attributes_figure(table, fig=other) is other

@@ -1,4 +1,4 @@
-"""Tests for auralise.audio: loading real files, every bad-audio case, atomic writes, output folders."""
+"""Tests for auralise.io.audio: loading real files, every bad-audio case, atomic writes, output folders."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from auralise.audio import AudioInfo, atomic_path, check_output_dir, load_audio, write_audio
 from auralise.errors import AuraliseError, BadAudioError, BadParameterError, OutputError
+from auralise.io.audio import AudioInfo, load_audio, write_audio
+from auralise.io.files import atomic_path, check_output_dir
 
 SR = 11025
 

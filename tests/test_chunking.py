@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from auralise import load_model, synth
-from auralise.chunking import plan_chunks
-from auralise.deconv import make_projector, project_features
+from auralise import load_model
+from auralise.demo import synth
+from auralise.engine.chunking import plan_chunks
+from auralise.engine.deconv import make_projector, project_features
 
 MODELS = "models"
 

@@ -18,9 +18,10 @@ import soundfile as sf
 import torch
 from conftest import FRONTEND, SR, build_choi_small
 
-from auralise.audio import load_audio
 from auralise.cli import main
 from auralise.errors import OutputError
+from auralise.figures import display
+from auralise.io.audio import load_audio
 
 N_LAYERS, N_FEATURES = 5, 8
 # choi2016 block tap (3x3 conv, padding 1, then 2x2 max-pool, five times): the field grows 4, 10, 22, 46, 94.
@@ -153,7 +154,7 @@ def test_six_channels_downmixed(capsys, tmp_path, choi_model, music):
 
 @pytest.mark.parametrize("rate", [8000, 96000])
 def test_unusual_sample_rates(capsys, tmp_path, choi_model, rate):
-    from auralise import synth
+    from auralise.demo import synth
 
     audio = write(tmp_path / f"at{rate}.wav", synth.generate("hiphop", seconds=3.0, sr=rate, seed=4).mix, rate)
     out_dir = tmp_path / "out"
@@ -661,11 +662,8 @@ def _fail_on_call(n: int, exc: BaseException, real):
 
 
 def test_plot_failure_for_second_feature_leaves_nothing(capsys, tmp_path, monkeypatch, choi_model, music_files):
-    import auralise.display
 
-    monkeypatch.setattr(
-        auralise.display, "save_figure", _fail_on_call(2, OutputError("disk full"), auralise.display.save_figure)
-    )
+    monkeypatch.setattr(display, "save_figure", _fail_on_call(2, OutputError("disk full"), display.save_figure))
     out_dir = tmp_path / "out"
     code, out, err = run_cli(capsys, choi_model, music_files["wav"], "-l", 2, "-f", 0, "-f", 1, "--out", out_dir)
     assert_error(code, err, 2, "disk full")
@@ -674,10 +672,10 @@ def test_plot_failure_for_second_feature_leaves_nothing(capsys, tmp_path, monkey
 
 
 def test_write_failure_for_second_feature_leaves_nothing(capsys, tmp_path, monkeypatch, choi_model, music_files):
-    import auralise.audio
+    import auralise.io.audio
 
     monkeypatch.setattr(
-        auralise.audio, "write_audio", _fail_on_call(2, OutputError("disk full"), auralise.audio.write_audio)
+        auralise.io.audio, "write_audio", _fail_on_call(2, OutputError("disk full"), auralise.io.audio.write_audio)
     )
     out_dir = tmp_path / "out"
     args = [choi_model, music_files["wav"], "-l", 2, "-f", 0, "-f", 1, "--out", out_dir, "--no-plot"]
@@ -693,20 +691,16 @@ def test_failure_with_force_keeps_previous_outputs(capsys, tmp_path, monkeypatch
     before = {name: (out_dir / name).read_bytes() for name in listing(out_dir)}
     assert len(before) == 4
 
-    import auralise.display
-
-    monkeypatch.setattr(
-        auralise.display, "save_figure", _fail_on_call(2, OutputError("disk full"), auralise.display.save_figure)
-    )
+    monkeypatch.setattr(display, "save_figure", _fail_on_call(2, OutputError("disk full"), display.save_figure))
     code, _, err = run_cli(capsys, *args, "--force", "--method", "gradient")
     assert_error(code, err, 2, "disk full")
     assert {name: (out_dir / name).read_bytes() for name in listing(out_dir)} == before
 
 
 def test_resynthesis_failure_leaves_nothing(capsys, tmp_path, monkeypatch, choi_model, music_files):
-    import auralise.resynth
+    import auralise.render.resynth
 
-    monkeypatch.setattr(auralise.resynth, "resynthesise", _fail_on_call(1, OutputError("boom"), None))
+    monkeypatch.setattr(auralise.render.resynth, "resynthesise", _fail_on_call(1, OutputError("boom"), None))
     out_dir = tmp_path / "new" / "out"
     code, _, err = run_cli(capsys, choi_model, music_files["wav"], "-l", 1, "-f", 0, "--out", out_dir)
     assert_error(code, err, 2, "boom")
@@ -715,14 +709,14 @@ def test_resynthesis_failure_leaves_nothing(capsys, tmp_path, monkeypatch, choi_
 
 @pytest.mark.parametrize("where", ["resynth", "plot"])
 def test_interrupt_leaves_nothing(capsys, tmp_path, monkeypatch, choi_model, music_files, where):
-    import auralise.display
-    import auralise.resynth
+    import auralise.figures.display
+    import auralise.render.resynth
 
     if where == "resynth":
-        monkeypatch.setattr(auralise.resynth, "resynthesise", _fail_on_call(1, KeyboardInterrupt(), None))
+        monkeypatch.setattr(auralise.render.resynth, "resynthesise", _fail_on_call(1, KeyboardInterrupt(), None))
     else:
-        real = auralise.display.save_figure
-        monkeypatch.setattr(auralise.display, "save_figure", _fail_on_call(2, KeyboardInterrupt(), real))
+        real = auralise.figures.display.save_figure
+        monkeypatch.setattr(auralise.figures.display, "save_figure", _fail_on_call(2, KeyboardInterrupt(), real))
     out_dir = tmp_path / "out"
     code, out, err = run_cli(capsys, choi_model, music_files["wav"], "-l", 1, "-f", 0, "-f", 1, "--out", out_dir)
     assert code == 130 and "interrupted; no partial files were left" in err and "Traceback" not in err
@@ -732,11 +726,8 @@ def test_interrupt_leaves_nothing(capsys, tmp_path, monkeypatch, choi_model, mus
 
 def test_unexpected_exception_leaves_nothing(tmp_path, monkeypatch, choi_model, music_files):
     """A bug (not an AuraliseError) propagates as itself, but still leaves no partial files."""
-    import auralise.display
 
-    monkeypatch.setattr(
-        auralise.display, "save_figure", _fail_on_call(2, RuntimeError("bug"), auralise.display.save_figure)
-    )
+    monkeypatch.setattr(display, "save_figure", _fail_on_call(2, RuntimeError("bug"), display.save_figure))
     out_dir = tmp_path / "out"
     with pytest.raises(RuntimeError, match="bug"):
         main([str(choi_model), str(music_files["wav"]), "-l", 1, "-f", 0, "-f", 1, "--out", str(out_dir)])

@@ -9,7 +9,7 @@ from captum.attr import NeuronDeconvolution, NeuronGuidedBackprop
 from torch import nn
 
 import auralise
-from auralise import rules
+from auralise.engine import rules
 from auralise.errors import AuraliseError, BadParameterError
 
 RTOL = 1e-5
@@ -134,7 +134,7 @@ def test_branching_concat_matches_captum():
     net = TwoBranch().eval()
     randomise_batch_norms(net)
     S = spectrogram_like()
-    graph = auralise.layers.discover(net, S)
+    graph = auralise.engine.layers.discover(net, S)
     assert [lay.path for lay in graph.layers] == ["time.0", "freq.0", "mix"]
     # the time branch's block ends before the concatenation: at its ReLU
     for layer, tap, feats in ((1, net.time[2], [0, 3]), (2, net.freq[2], [0, 2]), (3, net.out_pool, [1, 5])):
@@ -254,7 +254,7 @@ def test_tap_points_conv_and_activation():
     ).eval()
     randomise_batch_norms(net)
     S = spectrogram_like()
-    graph = auralise.layers.discover(net, S)
+    graph = auralise.engine.layers.discover(net, S)
     names = graph.signature
     lay = graph.layer(2)
     assert [names[lay.taps[t][0]] for t in ("conv", "activation", "block")] == ["conv2d", "relu", "max_pool2d"]
@@ -267,7 +267,7 @@ def test_tap_points_conv_and_activation():
 
 
 def test_layer_by_module_path_and_bad_layers():
-    net = auralise.zoo.build("choi2016", {"channels": 8, "n_layers": 3, "n_frames": 64, "n_bins": 48}).eval()
+    net = auralise.nets.zoo.build("choi2016", {"channels": 8, "n_layers": 3, "n_frames": 64, "n_bins": 48}).eval()
     S = spectrogram_like()
     by_path = auralise.deconvolve(net, S, layer="features.4", features=[1])
     by_number = auralise.deconvolve(net, S, layer=2, features=[1])
@@ -293,12 +293,12 @@ class Tripwire(nn.Module):
 
 def test_forward_stops_at_the_layer_and_any_length_works():
     """The classifier wants 4-s patches; a longer song still projects, and nothing above layer L runs."""
-    net = auralise.zoo.build("choi2016", {"channels": 8, "hidden": 16})
+    net = auralise.nets.zoo.build("choi2016", {"channels": 8, "hidden": 16})
     S = torch.rand(1, 1, 257, 600)  # ~14 s, not the 173-frame patch the dense head wants
     D = auralise.deconvolve(net, S, layer=5, features=[0, 7])
     assert D.shape == (2, 1, 257, 600) and torch.isfinite(D).all()
     wired = nn.Sequential(*seq_net()[:4], Tripwire())
-    auralise.layers.discover(wired, spectrogram_like())  # the dry run tolerates the failure above the convs
+    auralise.engine.layers.discover(wired, spectrogram_like())  # the dry run tolerates the failure above the convs
     rules_calls = []
     original = rules.project
 
@@ -306,17 +306,17 @@ def test_forward_stops_at_the_layer_and_any_length_works():
         rules_calls.append(1)
         return original(*args, **kwargs)
 
-    auralise.chunking.project = counting
+    auralise.engine.chunking.project = counting
     try:
         D = auralise.deconvolve(wired, spectrogram_like(), layer=1, features=list(range(6)))
     finally:
-        auralise.chunking.project = original
+        auralise.engine.chunking.project = original
     assert D.shape[0] == 6
     assert len(rules_calls) == 1, "six features must be projected in one batched backward pass"
 
 
 def test_choi2016_matches_captum_on_every_layer():
-    net = auralise.zoo.build("choi2016", {"channels": 16, "hidden": 8, "n_frames": 96}).eval()
+    net = auralise.nets.zoo.build("choi2016", {"channels": 16, "hidden": 8, "n_frames": 96}).eval()
     torch.manual_seed(8)
     S = spectrogram_like((1, 1, 257, 96))
     pools = [m for m in net.features if isinstance(m, nn.Dropout)]  # block tap: after pool and dropout
@@ -357,7 +357,7 @@ def test_data_dependent_forward_is_refused():
             return self.c2(torch.relu(x))
 
     net = Switchy().eval()
-    auralise.layers.discover(net, torch.rand(1, 1, 10))
+    auralise.engine.layers.discover(net, torch.rand(1, 1, 10))
     with pytest.raises(AuraliseError, match="different path"):
         auralise.project_features(net, torch.rand(1, 1, 40), layer=2, features=[0], example=torch.rand(1, 1, 10))
 

@@ -1,4 +1,4 @@
-"""Tests for auralise.display: spectrogram panels, the feature figure, atomic saving."""
+"""Tests for auralise.figures.display: spectrogram panels, the feature figure, atomic saving."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from auralise.display import (
+from auralise.errors import BadParameterError, OutputError
+from auralise.figures.display import (
     DB_LABEL,
     DECONV_LABEL,
     feature_figure,
@@ -16,8 +17,7 @@ from auralise.display import (
     save_figure,
     spectrogram_image,
 )
-from auralise.errors import BadParameterError, OutputError
-from auralise.frontends import Frontend
+from auralise.frontends.base import Frontend
 
 SR = 11025
 FE = Frontend(sr=SR, n_fft=512, hop_length=256)
@@ -35,10 +35,10 @@ def test_lazy_imports_and_no_pyplot() -> None:
 
     code = (
         "import sys\n"
-        "import auralise.audio, auralise.frontends, auralise.resynth, auralise.display\n"
+        "import auralise.io.audio, auralise.frontends.base, auralise.render.resynth, auralise.figures.display\n"
         "heavy = [m for m in ('torch', 'librosa', 'matplotlib', 'soundfile', 'scipy') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
-        "from auralise.display import new_figure, save_figure\n"
+        "from auralise.figures.display import new_figure, save_figure\n"
         "import tempfile, os\n"
         "fig = new_figure(); fig.add_subplot().plot([0, 1])\n"
         "save_figure(fig, os.path.join(tempfile.mkdtemp(), 'f.png'))\n"

@@ -14,10 +14,12 @@ from conftest import FRONTEND, SR
 from test_cli import assert_error, run_cli, run_ok
 from torch import nn
 
-from auralise import load_model, save_model, synth, zoo
-from auralise.deconv import deconvolve, make_projector, project_features
-from auralise.frontends import Frontend
-from auralise.layers import discover, layer_table, receptive_field
+from auralise import load_model, save_model
+from auralise.demo import synth
+from auralise.engine.deconv import deconvolve, make_projector, project_features
+from auralise.engine.layers import discover, layer_table, receptive_field
+from auralise.frontends.base import Frontend
+from auralise.nets import zoo
 
 WAVEFORM = {"kind": "waveform", "sr": SR, "n_fft": 256, "hop_length": 64, "layout": "BFT", "patch_seconds": 1.0}
 
@@ -135,7 +137,7 @@ def song_file(tmp_path_factory) -> str:
     [(Ceil2d, (1, 1, 64, 97), "BCFT"), (Ceil1d, (1, 1, 700), "BFT")],
 )  # fmt: skip
 def test_ceil_mode_receptive_fields_are_exact(cls, shape, layout):
-    from auralise.layers import LAYOUT_AXES
+    from auralise.engine.layers import LAYOUT_AXES
 
     net = built(cls)
     example = torch.rand(shape)
@@ -297,7 +299,7 @@ def test_tied_maxima_pick_the_earliest_unit_whatever_the_chunk_plan(layer, selec
 
 
 def test_selection_ties_are_documented():
-    from auralise.deconv import parse_selection
+    from auralise.engine.selection import parse_selection
 
     assert "earliest unit in time, then the lowest frequency" in " ".join(parse_selection.__doc__.split())
 

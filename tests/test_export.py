@@ -18,8 +18,9 @@ from PIL import Image
 from test_cli import assert_error, assert_nothing_written, run_cli, run_ok
 from test_page import _WAIT_FOR_MEDIA, browser  # noqa: F401  (browser is a fixture)
 
-from auralise import export as export_module
-from auralise.export import JOURNAL, parse_feature_spec, parse_layer_spec, song_ids
+from auralise.engine.selection import parse_feature_spec, parse_layer_spec
+from auralise.listening.export import JOURNAL, song_ids
+from auralise.listening.song_export import SongExport
 
 N_FEATURES = 8
 
@@ -39,7 +40,7 @@ def part_files(folder: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def songs(tmp_path_factory) -> list[Path]:
     """Two 4-s songs at the model rate; one name with a space and an accent."""
-    from auralise import synth
+    from auralise.demo import synth
 
     d = tmp_path_factory.mktemp("songs")
     paths = []
@@ -125,7 +126,7 @@ def test_rerun_is_byte_identical(tmp_path, exported, choi_model, songs):
 def test_interrupted_export_resumes_without_redoing_work(tmp_path, monkeypatch, exported, choi_model, songs):
     out = tmp_path / "cut"
     args = (choi_model, *songs, "--out", out, "--layers", "1,3", "--features", "0-2", "--figures")
-    original = export_module._SongExport._write_files
+    original = SongExport._write_files
     calls = []
 
     def interrupted(self, batch, *rest):
@@ -134,18 +135,18 @@ def test_interrupted_export_resumes_without_redoing_work(tmp_path, monkeypatch, 
             raise KeyboardInterrupt
         return original(self, batch, *rest)
 
-    monkeypatch.setattr(export_module._SongExport, "_write_files", interrupted)
+    monkeypatch.setattr(SongExport, "_write_files", interrupted)
     code, _, _ = _run(*args)
     assert code == 130
     assert not part_files(out) and not (out / "manifest.json").exists()
     finished = len((out / JOURNAL).read_text().splitlines()) - 1
     assert 0 < finished == sum(calls) - calls[2]  # every batch but the interrupted third one is recorded
-    monkeypatch.setattr(export_module._SongExport, "_write_files", original)
+    monkeypatch.setattr(SongExport, "_write_files", original)
 
     code, _, _ = _run(*args)
     assert code == 2  # an unfinished export is not overwritten without being asked
     projected = []
-    from auralise import chunking
+    from auralise.engine import chunking
 
     real = chunking.ChunkedProjector.project
 
@@ -246,7 +247,7 @@ def test_progress_bars_go_to_stderr_unless_quiet(capsys, tmp_path, choi_model, s
 def test_long_song_in_small_memory_matches_the_one_pass_export(tmp_path, choi_model):
     """A 40-s song under a tiny memory budget is cut into chunks; its WAVs equal the one-pass export's to within
     one 16-bit step."""
-    from auralise import synth
+    from auralise.demo import synth
 
     song = tmp_path / "long.wav"
     sf.write(song, synth.generate_sequence(["dance", "ballad"], seconds_each=20.0, sr=SR, seed=4).mix, SR)

@@ -1,4 +1,5 @@
-"""Tests for auralise.figures: house style, saving with provenance, Fig. 4 filters, Table 1, deconvolution grids.
+"""Tests for auralise.figures.style (house style, saving with provenance) and auralise.figures.drawing (Fig. 4
+filters, Table 1, deconvolution grids).
 
 Image baselines live in ``tests/baseline/`` (``grid.png``, ``filters.png``): deterministic synthetic inputs drawn in
 the house style at 300 dpi and compared with ``matplotlib.testing.compare.compare_images`` at a small RMS tolerance
@@ -22,20 +23,11 @@ import torch
 from torch import nn
 
 from auralise import load_model
+from auralise.engine.layers import discover, layer_table
 from auralise.errors import BadParameterError
-from auralise.figures import (
-    WIDTHS,
-    _grid_shape,
-    figure_width,
-    filters_figure,
-    grid_figure,
-    house_style,
-    layer_weights,
-    receptive_field_table,
-    save_figure_file,
-)
-from auralise.frontends import Frontend
-from auralise.layers import discover, layer_table
+from auralise.figures.drawing import _grid_shape, filters_figure, grid_figure, layer_weights, receptive_field_table
+from auralise.figures.style import WIDTHS, figure_width, house_style, save_figure_file
+from auralise.frontends.base import Frontend
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "choi2016-synth.pt"
@@ -51,7 +43,7 @@ DC = "{http://purl.org/dc/elements/1.1/}"
 
 @pytest.fixture(scope="module")
 def tiny() -> nn.Module:
-    from auralise import zoo
+    from auralise.nets import zoo
 
     torch.manual_seed(0)
     return zoo.build("choi2016", {"channels": 8, "hidden": 16}).eval()
@@ -274,7 +266,7 @@ def test_filters_rectangular_and_1d_kernels() -> None:
 
 
 def test_filters_into_given_figure(tiny) -> None:
-    from auralise.display import new_figure
+    from auralise.figures.display import new_figure
 
     fig = new_figure(figsize=(4.0, 2.0), layout="constrained")
     left, right = fig.subfigures(1, 2)

@@ -9,8 +9,9 @@ from captum.attr import NeuronDeconvolution, NeuronGuidedBackprop
 from test_deconv import assert_all_match, captum, randomise_batch_norms, tap_modules
 
 import auralise
-from auralise import synth, zoo
-from auralise.frontends import Frontend
+from auralise.demo import synth
+from auralise.frontends.base import Frontend
+from auralise.nets import zoo
 
 MEL = {"kind": "mel", "sr": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 96, "power": 2,
        "compression": "log10p", "log_scale": 10000.0}  # fmt: skip

@@ -1,4 +1,4 @@
-"""Tests for auralise.frontends: validation, STFT vs librosa, compression, layouts, axes."""
+"""Tests for auralise.frontends.base: validation, STFT vs librosa, compression, layouts, axes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from auralise.errors import BadAudioError, BadModelError, BadParameterError
-from auralise.frontends import COMPRESSIONS, LAYOUTS, Frontend
+from auralise.frontends.base import COMPRESSIONS, LAYOUTS, Frontend
 
 SR = 11025
 

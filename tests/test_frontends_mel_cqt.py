@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from auralise.errors import BadModelError, BadParameterError
-from auralise.frontends import Frontend
-from auralise.resynth import resynthesise
+from auralise.frontends.base import Frontend
+from auralise.render.resynth import resynthesise
 
 MUSICNN = dict(kind="mel", sr=16000, n_fft=512, hop_length=256, n_mels=96, power=2, compression="log10p")
 

@@ -12,7 +12,8 @@ import pytest
 import soundfile as sf
 from test_cli import assert_error, run_cli, run_ok
 
-from auralise import load_model, synth
+from auralise import load_model
+from auralise.demo import synth
 from auralise.errors import AuraliseError
 
 SR = 16000
@@ -20,7 +21,7 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory) -> dict:
-    from auralise.importer import musicnn_wheel
+    from auralise.importers.musicnn import musicnn_wheel
 
     try:
         wheel = musicnn_wheel()
@@ -70,7 +71,7 @@ def test_imported_checkpoints_load_with_musicnn_front_end(imported):
 
 @pytest.mark.parametrize("model", ["MTT_musicnn", "MTT_vgg"])
 def test_predictions_make_musical_sense(imported, probes, model):
-    from auralise.tagging import tag_song
+    from auralise.studies.tagging import tag_song
 
     path = imported["dir"] / f"{model}.pt"
     top = {name: [t for t, _ in tag_song(path, probes[name]).top(5)] for name in probes}

@@ -50,7 +50,7 @@ def test_checkpoint_round_trip_with_import_path(tmp_path):
 
 
 def test_zoo_name_is_stored_and_config_checked(tmp_path):
-    net = auralise.zoo.build("choi2016", {"channels": 4, "hidden": 8})
+    net = auralise.nets.zoo.build("choi2016", {"channels": 4, "hidden": 8})
     path = auralise.save_model(net, tmp_path / "c.pt", frontend=FRONTEND | {"layout": "BCFT"})
     raw = torch.load(path, weights_only=True)
     assert raw["architecture"] == "choi2016" and raw["config"]["channels"] == 4
@@ -85,7 +85,7 @@ def test_torchscript_is_refused_with_a_remedy(tmp_path):
 def test_exported_program_with_sidecar_frontend(tmp_path):
     """A torch.export program (dynamic time axis) auralises exactly like the module it was exported from."""
     torch.manual_seed(0)
-    net = auralise.zoo.build("choi2016", {"channels": 6, "hidden": 8, "n_layers": 3, "batch_norm": True}).eval()
+    net = auralise.nets.zoo.build("choi2016", {"channels": 6, "hidden": 8, "n_layers": 3, "batch_norm": True}).eval()
     with torch.no_grad():
         for m in net.modules():
             if isinstance(m, nn.BatchNorm2d):
@@ -101,7 +101,7 @@ def test_exported_program_with_sidecar_frontend(tmp_path):
     (tmp_path / "features.pt2.frontend.json").write_text(json.dumps(sidecar))
     loaded = auralise.load_model(path)
     assert loaded.meta["format"] == "torch.export"
-    graph = auralise.layers.discover(loaded.module, loaded.example_input())
+    graph = auralise.engine.layers.discover(loaded.module, loaded.example_input())
     assert [(lay.path, lay.kernel, lay.channels) for lay in graph.layers] == [
         ("0", (3, 3), 6),
         ("5", (3, 3), 6),

@@ -4,7 +4,7 @@ The numpy reference works in TF's own (time, freq, channel) layout straight from
 explicit sliding-window convolutions, TF 'SAME' padding computed from the TF formula, ReLU, then batch norm
 (eps 1e-3), TF 'VALID' pooling, musicnn's mid-end as the 2-D convs (kernel spanning the feature axis) with the
 transposes it does, the [max, mean] concatenation on the last axis flattened in C order, and the VGG's
-channels-last flatten. It shares no code with :mod:`auralise.musicnn`.
+channels-last flatten. It shares no code with :mod:`auralise.nets.musicnn`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from conftest import MUSICNN_BN_SIZES, MUSICNN_LAYER_SHAPES, bn_name
 from numpy.lib.stride_tricks import sliding_window_view
 from test_tfbundle import musicnn, musicnn_wheel  # noqa: F401  (session fixtures: the wheel, extracted models)
 
-from auralise import zoo
+from auralise.engine.layers import discover
 from auralise.errors import BadModelError
-from auralise.layers import discover
-from auralise.musicnn import Musicnn, MusicnnVGG, load_musicnn_weights, load_pretrained
-from auralise.tfbundle import read_bundle
+from auralise.importers.musicnn import load_pretrained
+from auralise.importers.tfbundle import read_bundle
+from auralise.nets import zoo
+from auralise.nets.musicnn import Musicnn, MusicnnVGG, load_musicnn_weights
 
 MODELS = ["MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg"]
 EPS = 1e-3  # tf.compat.v1.layers.batch_normalization
@@ -285,7 +286,7 @@ def test_load_pretrained_rejects_unknown_name(tmp_path: Path):
 )
 def test_gradient_projection_follows_the_graph(cls, path, hook, n_frames):
     """The engine's "gradient" rule on a whole feature map is autograd's VJP seeded with that map."""
-    from auralise.deconv import deconvolve
+    from auralise.engine.deconv import deconvolve
 
     torch.manual_seed(0)
     module = cls().eval()

@@ -21,11 +21,12 @@ import pytest
 import soundfile as sf
 from test_cli import assert_error, run_cli, run_ok
 
-from auralise import export as export_module
-from auralise.audio import LOCK_NAME, atomic_path, check_output_file, folder_lock, write_audio
-from auralise.display import new_figure, save_figure
 from auralise.errors import OutputError
-from auralise.export import JOURNAL, Journal, remove_export
+from auralise.figures.display import new_figure, save_figure
+from auralise.io.audio import write_audio
+from auralise.io.files import LOCK_NAME, atomic_path, check_output_file, folder_lock
+from auralise.listening.export import JOURNAL, Journal, remove_export
+from auralise.listening.song_export import SongExport
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "choi2016-synth.pt"
@@ -35,7 +36,7 @@ SR = 11025
 @pytest.fixture(scope="module")
 def song(tmp_path_factory) -> Path:
     """Four seconds of the dance demo at the model's rate (no resampling note, quick exports)."""
-    from auralise.audio import load_audio
+    from auralise.io.audio import load_audio
 
     y, _ = load_audio(ROOT / "demo_audio" / "dance.ogg", sr=SR)
     path = tmp_path_factory.mktemp("song") / "dance.wav"
@@ -437,7 +438,7 @@ def temp_of(stem: str, ext: str):
 
 
 # (which write fails, the file the message must name, whether an item was finished before it, extra options);
-# --memory 0.001 streams the song (auralise.streaming: raw temporary files, then soundfile.SoundFile writes)
+# --memory 0.001 streams the song (auralise.render.streaming: raw temporary files, then soundfile.SoundFile writes)
 STREAMED = ("--memory", "0.001")
 FULL_DISK_CASES = {
     "journal header": (temp_of(".auralise-journal", "jsonl"), JOURNAL, False, ()),
@@ -506,7 +507,7 @@ def test_a_start_that_fails_before_any_item_leaves_nothing(capsys, monkeypatch, 
     def failing(self, *args, **kwargs):
         raise exc
 
-    monkeypatch.setattr(export_module._SongExport, "_write_files", failing)
+    monkeypatch.setattr(SongExport, "_write_files", failing)
     code, _, err = run_cli(capsys, *export_args(song, out))
     assert code == (130 if isinstance(exc, KeyboardInterrupt) else 2) and "Traceback" not in err
     assert snapshot(out) == {"mine.txt": ("file", b"keep")}
@@ -619,7 +620,7 @@ def test_the_lock_is_released_on_errors_and_interrupts(capsys, monkeypatch, tmp_
         seen.append(json.loads((out / LOCK_NAME).read_text()))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(export_module._SongExport, "_write_files", failing)
+    monkeypatch.setattr(SongExport, "_write_files", failing)
     code, _, _ = run_cli(capsys, *export_args(song, out))
     assert code == 130 and not out.exists()
     assert seen and seen[0]["pid"] == os.getpid() and seen[0]["host"] == socket.gethostname() and seen[0]["started"]

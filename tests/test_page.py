@@ -1,4 +1,5 @@
-"""The listening page (auralise.page): HTML checks without a browser, then the page itself in headless Chromium.
+"""The listening page (auralise.listening.page): HTML checks without a browser, then the page itself in headless
+Chromium.
 
 The browser tests load a small fake export (real WAVs and PNGs, two songs, one named with a space, non-ASCII and
 URL-special characters) from ``file://`` through Playwright driving the system Chromium (no browser download).
@@ -16,7 +17,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
-from auralise.page import NOTES_FORMAT, NOTES_VERSION, render_page, write_page
+from auralise.listening.page import NOTES_FORMAT, NOTES_VERSION, render_page, write_page
 
 SR = 22050
 SHA = "0123456789abcdef" * 4
@@ -243,6 +244,15 @@ def test_write_page_replaces_atomically(tmp_path):
     assert path == tmp_path / "index.html"
     assert path.read_text(encoding="utf-8") == render_page(manifest)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html"]  # no .part file left
+
+
+def test_page_inlines_the_packaged_css_and_js():
+    from importlib.resources import files
+
+    text = render_page({"model": {"name": "m", "sha256": SHA}, "songs": []})
+    for name, tag in (("page.css", "style"), ("page.js", "script")):
+        asset = (files("auralise.listening") / "assets" / name).read_text(encoding="utf-8")
+        assert asset.strip() and f"<{tag}>\n{asset}</{tag}>" in text  # inline: the page fetches nothing
 
 
 # ---------------------------------------------------------------- in headless Chromium

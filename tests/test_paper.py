@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from test_cli import assert_error, assert_nothing_written, run_cli, run_ok
 
-from auralise.export import file_sha256
-from auralise.paper import parse_feature_pairs
+from auralise.figures.paper import parse_feature_pairs
+from auralise.listening.export import file_sha256
 
 
 def test_feature_pairs():
@@ -30,7 +30,7 @@ def test_grid_png_and_pdf_with_names_from_notes(capsys, tmp_path, choi_model, mu
     image = Image.open(png)
     assert image.size[0] == round(7.16 * 300)  # double-column width at 300 dpi
     assert "auralise figure grid" in image.text["Description"] and "--features 1-0,3-2,5-7" in image.text["Description"]
-    from auralise import paper
+    from auralise.figures import paper
 
     titles = []
     original = paper._finish
@@ -106,7 +106,7 @@ def test_extension_and_existing_file(capsys, tmp_path, choi_model):
 
 
 def test_attributes_command_writes_figure_and_csv(capsys, tmp_path, choi_model):
-    from auralise.attributes import AttributeTable
+    from auralise.studies.attributes import AttributeTable
 
     pdf, csv_path = tmp_path / "fig10.pdf", tmp_path / "fig10.csv"
     out, _ = run_ok(capsys, "figure", "attributes", choi_model, "--instruments", "sine,piano", "--chords",

@@ -10,7 +10,7 @@ from conftest import SR, build_choi_small
 from test_cli import assert_error, run_cli, run_ok
 
 from auralise import load_model
-from auralise.ranking import rank_features
+from auralise.studies.ranking import rank_features
 
 
 def reference_energies(model_path, y: np.ndarray, layer: int) -> np.ndarray:
@@ -24,7 +24,7 @@ def reference_energies(model_path, y: np.ndarray, layer: int) -> np.ndarray:
 
 
 def test_ranks_match_a_plain_forward_pass(choi_model, music_files):
-    from auralise.audio import load_audio
+    from auralise.io.audio import load_audio
 
     ranked = rank_features(choi_model, music_files["wav"], layers=[1, 3, 5])
     assert list(ranked) == [1, 3, 5]

@@ -1,4 +1,4 @@
-"""Tests for auralise.resynth: round trip, lengths, silence, normalisation, magnitude mode, Griffin-Lim."""
+"""Tests for auralise.render.resynth: round trip, lengths, silence, normalisation, magnitude mode, Griffin-Lim."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from auralise.errors import BadParameterError
-from auralise.frontends import COMPRESSIONS, Frontend
-from auralise.resynth import resynthesise
+from auralise.frontends.base import COMPRESSIONS, Frontend
+from auralise.render.resynth import resynthesise
 
 SR = 11025
 
@@ -183,7 +183,7 @@ def test_griffinlim_is_batch_independent() -> None:
 
 
 def test_chunked_batches_match(monkeypatch: pytest.MonkeyPatch) -> None:
-    import auralise.resynth as rs
+    import auralise.render.resynth as rs
 
     f = fe()
     y = music(SR)

@@ -14,12 +14,12 @@ from test_cli import assert_error, assert_nothing_written, run_cli, run_ok
 from torch import nn
 
 import auralise
-from auralise import zoo
-from auralise.export import file_sha256
-from auralise.frontends import Frontend
-from auralise.resynth import render_waves
+from auralise.frontends.base import Frontend
+from auralise.listening.export import file_sha256
+from auralise.nets import zoo
+from auralise.render.resynth import render_waves
 
-NEVER_ACTIVE, NUMERICALLY_ZERO = "never active", "projection is numerically zero"  # auralise.resynth's reasons
+NEVER_ACTIVE, NUMERICALLY_ZERO = "never active", "projection is numerically zero"  # resynth's reasons
 
 STFT_BCFT = {"kind": "stft", "sr": SR, "n_fft": 512, "hop_length": 256, "compression": "linear", "layout": "BCFT"}
 
@@ -183,7 +183,7 @@ def test_export_manifest_flags_silent_features_with_their_reason(capsys, tmp_pat
 
 
 def capture_figures(monkeypatch):
-    from auralise import paper
+    from auralise.figures import paper
 
     figures = []
     original = paper._finish
@@ -214,7 +214,7 @@ def test_filters_of_a_time_by_frequency_model_put_time_on_x(capsys, monkeypatch,
 
 
 def test_filters_of_1d_kernels_follow_the_layout():
-    from auralise.figures import filters_figure
+    from auralise.figures.drawing import filters_figure
 
     W = np.arange(2 * 4 * 5, dtype=float).reshape(2, 4, 5) - 20  # Conv1d: 2 features, 4 inputs, k = 5
     along_time = filters_figure(W, layout="BFT", channels="all")

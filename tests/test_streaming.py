@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from auralise.audio import load_audio
-from auralise.export import ExportOptions, export, song_plan
-from auralise.frontends import Frontend
-from auralise.modelfile import load_model
-from auralise.streaming import BlockMax, OverlapAdd, RawWave, SongFrames, stft_frame_count
-from auralise.thumbnail import MAX_HEIGHT, MAX_WIDTH, _block_max
+from auralise.frontends.base import Frontend
+from auralise.io.audio import load_audio
+from auralise.io.modelfile import load_model
+from auralise.listening.export import ExportOptions, export, song_plan
+from auralise.render.streaming import BlockMax, OverlapAdd, RawWave, SongFrames
+from auralise.render.thumbnail import MAX_HEIGHT, MAX_WIDTH, _block_max
+from auralise.session import RenderOptions
 
 MODEL = "models/choi2016-synth.pt"
 FRONTENDS = [
@@ -33,7 +34,7 @@ def test_segments_equal_the_whole_song_stft_and_istft(fe, tmp_path):
     y = np.random.default_rng(0).standard_normal(40_003).astype(np.float32)
     X = fe.stft(y)
     frames = SongFrames(y, fe)
-    assert frames.n_frames == X.shape[1] == stft_frame_count(fe, len(y))
+    assert frames.n_frames == X.shape[1] == fe.n_frames(len(y))
     for a, b in [(0, 1), (0, 10), (5, 60), (X.shape[1] - 7, X.shape[1]), (0, X.shape[1])]:
         np.testing.assert_array_equal(frames.stft(a, b), X[:, a:b])
     gains = np.array([0.5, 2.0], dtype=np.float32)[:, None, None]
@@ -86,7 +87,7 @@ def long_song(tmp_path_factory):
 @pytest.mark.parametrize("normalize", ["peak", "none"])
 def test_streamed_export_equals_the_in_memory_one(long_song, tmp_path, normalize):
     fe = load_model(MODEL).frontend
-    options = ExportOptions(layers="1,3", features="0,5,9", normalize=normalize)
+    options = ExportOptions(layers="1,3", features="0,5,9", render=RenderOptions(normalize=normalize))
     small, large = 1 << 24, 1 << 30
     assert song_plan(fe, 25 * 11025, small, options).streamed
     assert not song_plan(fe, 25 * 11025, large, options).streamed
@@ -117,8 +118,8 @@ def test_streamed_export_peak_memory_stays_within_the_budget(tmp_path):
     probe = textwrap.dedent(
         f"""
         import json, resource, sys
-        import auralise.export, auralise.deconv, librosa, matplotlib, PIL.Image
-        from auralise.modelfile import load_model
+        import auralise.listening.export, auralise.engine.deconv, librosa, matplotlib, PIL.Image
+        from auralise.io.modelfile import load_model
         load_model({MODEL!r})
         fixed = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         if sys.argv[1] == "export":

@@ -1,4 +1,4 @@
-"""Tests of the synthetic music generator :mod:`auralise.synth`."""
+"""Tests of the synthetic music generator :mod:`auralise.demo.synth`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import librosa
 import numpy as np
 import pytest
 
-from auralise import synth
+from auralise.demo import synth
 from auralise.errors import BadParameterError
 
 

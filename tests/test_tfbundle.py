@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from conftest import musicnn_variables
 
-from auralise import tfbundle
 from auralise.errors import BadModelError
-from auralise.importer import cache_dir
+from auralise.importers import tfbundle
+from auralise.importers.musicnn import cache_dir
 
 # ----------------------------------------------------------------------------------------- fixtures
 
@@ -23,7 +23,7 @@ from auralise.importer import cache_dir
 def musicnn_wheel() -> Path:
     """The musicnn 0.1.0 wheel: $AURALISE_MUSICNN_WHEEL, else ~/.cache/auralise/, else pip download there."""
     from auralise.errors import AuraliseError
-    from auralise.importer import musicnn_wheel as find_wheel
+    from auralise.importers.musicnn import musicnn_wheel as find_wheel
 
     try:
         return find_wheel()

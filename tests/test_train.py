@@ -10,8 +10,8 @@ import soundfile as sf
 import torch
 
 import auralise
-from auralise import synth
-from auralise.train import RECIPES, evaluate, get_recipe, make_split, train
+from auralise.demo import synth
+from auralise.demo.train import RECIPES, evaluate, get_recipe, make_split, train
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 TINY = {

@@ -25,11 +25,11 @@ import torch
 from torch import nn
 
 import auralise
-from auralise import zoo
 from auralise.cli import main
 from auralise.errors import BadModelError
-from auralise.frontends import Frontend
-from auralise.terminal import printable
+from auralise.frontends.base import Frontend
+from auralise.nets import zoo
+from auralise.text import printable
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "models" / "choi2016-synth.pt"
@@ -359,7 +359,7 @@ def test_corrupt_exported_program_is_one_line(capsys, tmp_path, exported):
 
 
 def test_real_guards_and_expressions_pass_the_check(exported):
-    from auralise.modelfile import check_exported_archive
+    from auralise.io.modelfile import check_exported_archive
 
     with zipfile.ZipFile(exported) as z:
         program = json.loads(z.read(next(n for n in z.namelist() if "/models/" in n)))

@@ -13,9 +13,11 @@ from test_cli import assert_error, run_cli, run_ok
 from test_deconv import assert_all_match, captum
 
 import auralise
-from auralise import save_model, synth, zoo
+from auralise import save_model
+from auralise.demo import synth
 from auralise.errors import BadModelError
-from auralise.frontends import Frontend
+from auralise.frontends.base import Frontend
+from auralise.nets import zoo
 
 SR = 8000
 WAVEFORM = {"kind": "waveform", "sr": SR, "n_fft": 256, "hop_length": 64, "layout": "BFT", "patch_seconds": 1.0}

@@ -1,0 +1,98 @@
+"""Every allowed option value, in one place: the command line offers them and the library checks against them.
+
+Owns the names of the choices a user can make (backward rules, tap points, selections, resynthesis modes, phases,
+normalisations, front-end kinds, compressions, layouts, padding modes, figure formats and widths, table formats,
+devices, the listening page's file name) and the one-line help texts that list them. Where an option has a default,
+it is the first value of its tuple. Values only: the code that acts on a value lives with the stage that uses it.
+
+This module imports nothing heavy (no torch, numpy, librosa or matplotlib), so ``auralise --help`` stays instant.
+
+May import: auralise.errors
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+__all__ = [
+    "METHODS",
+    "TAPS",
+    "SELECTIONS",
+    "RESYNTH_MODES",
+    "PHASES",
+    "NORMALISATIONS",
+    "FRONTEND_KINDS",
+    "COMPRESSIONS",
+    "MEL_NORMS",
+    "LAYOUTS",
+    "LAYOUT_AXES",
+    "PAD_MODES",
+    "FIGURE_FORMATS",
+    "FIGURE_SUFFIXES",
+    "FIGURE_WIDTHS",
+    "TABLE_FORMATS",
+    "FILTER_CHANNELS",
+    "DEVICES",
+    "PAGE_NAME",
+    "ENGINES",
+    "METHOD_HELP",
+    "SELECT_HELP",
+    "RESYNTH_HELP",
+    "NORMALIZE_HELP",
+    "DEVICE_HELP",
+    "WIDTH_HELP",
+    "FIGURE_OUT_HELP",
+]
+
+# ---------------------------------------------------------------------------------------------------- projection
+
+METHODS = ("deconvnet", "guided", "gradient")  # backward rules: Zeiler & Fergus, guided backprop, plain gradient
+TAPS = ("block", "activation", "conv")  # which tensor is "the layer": after its pooling, its nonlinearity, the conv
+SELECTIONS = ("map", "max", "topk:K")  # the forms of --select; auralise.engine parses them (K a positive integer)
+
+METHOD_HELP = "Backward rule."
+SELECT_HELP = "Which activations seed the projection: map, max, or topk:K."
+
+# ---------------------------------------------------------------------------------------------------- resynthesis
+
+RESYNTH_MODES = ("mask", "magnitude")  # the projection as a mask on the song's STFT, or as the magnitude itself
+PHASES = ("original", "griffinlim")  # the song's own phase, or a Griffin-Lim estimate
+NORMALISATIONS = ("peak", "none")  # each WAV peaks at 0.99, or levels stay comparable across features
+
+RESYNTH_HELP = "Use the projection as a mask on the song's STFT, or as the magnitude itself."
+NORMALIZE_HELP = "peak: each WAV peaks at 0.99; none: keep levels comparable across features (float WAV)."
+
+# ---------------------------------------------------------------------------------------------------- front-ends
+
+FRONTEND_KINDS = ("stft", "mel", "cqt", "waveform")
+COMPRESSIONS = ("linear", "power", "db", "log1p", "log10p")
+MEL_NORMS = ("slaney", None)
+LAYOUTS = ("BCFT", "BCTF", "BFT", "BTF")  # B batch, C channel, F frequency, T time
+# (time axis, frequency axis) of a model input in each layout; axis 1 of a 3-D input is the channel axis
+LAYOUT_AXES = MappingProxyType({"BCFT": (3, 2), "BCTF": (2, 3), "BFT": (2, 1), "BTF": (1, 2)})
+PAD_MODES = ("constant", "reflect", "edge", "symmetric", "wrap")
+
+# ---------------------------------------------------------------------------------------------------- figures
+
+FIGURE_FORMATS = ("pdf", "svg", "png")  # the file's extension chooses the format
+FIGURE_SUFFIXES = tuple(f".{fmt}" for fmt in FIGURE_FORMATS)
+# inches: one column / the full text width of a two-column paper
+FIGURE_WIDTHS = MappingProxyType({"single": 3.5, "double": 7.16})
+TABLE_FORMATS = ("md", "latex", "csv")  # the receptive-field table: Markdown, LaTeX booktabs, CSV
+FILTER_CHANNELS = ("strongest", "all")  # which input channel(s) of a kernel the filters figure draws
+
+WIDTH_HELP = f"{' or '.join(FIGURE_WIDTHS)} column, or inches."
+FIGURE_OUT_HELP = f"FILE.{', .'.join(FIGURE_FORMATS[:-1])} or .{FIGURE_FORMATS[-1]}."
+
+# ---------------------------------------------------------------------------------------------------- running
+
+DEVICES = ("auto", "cpu", "cuda")  # "cuda:N" also names one GPU
+DEVICE_HELP = "cpu, cuda, or auto (cuda when available)."
+
+# ---------------------------------------------------------------------------------------------------- listening
+
+PAGE_NAME = "index.html"  # the listening page of an export folder
+
+# ---- the atlas ----
+
+ENGINES = ("local", "ray")  # where the atlas scan runs: this machine, or Ray Data (local instance or cluster)

@@ -1,0 +1,78 @@
+"""The ``auralise`` command line: parse, call the library, report. Heavy imports happen inside commands.
+
+One module per family of commands (``songs``: run, export, rank, tag; ``figures``; ``models``: import, inspect,
+train; ``atlas``) and ``options`` for the options they share. May import: anything (the command line is the top).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import warnings
+
+import click
+
+from auralise.cli.options import COMMAND_LINE
+from auralise.errors import AuraliseError, AuraliseWarning
+from auralise.text import printable
+
+
+class _DefaultGroup(click.Group):
+    """A group whose default command is ``run``: ``auralise MODEL AUDIO ...`` means ``auralise run MODEL AUDIO``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(
+    cls=_DefaultGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Main use:  auralise MODEL AUDIO --layer L --feature F   (same as `auralise run ...`)",
+)
+@click.version_option(package_name="auralise")
+def cli() -> None:
+    """Hear and see what each feature of a trained music CNN responds to (deconvnet auralisation)."""
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+_PYTHON_SHOWWARNING = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """auralise's own warnings as one ``warning:`` line; anything else as Python shows it."""
+    if issubclass(category, AuraliseWarning):
+        click.echo(f"warning: {printable(message)}", err=True)
+    else:
+        _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and an exit code, never a traceback."""
+    signal.signal(signal.SIGTERM, _terminate)  # `kill` cleans up like Ctrl-C: temporary files go, targets stay
+    warnings.showwarning = _show_warning
+    COMMAND_LINE[:] = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = cli.main(args=argv, prog_name="auralise", standalone_mode=False)
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (KeyboardInterrupt) inside a command into Abort, even with standalone_mode=False
+        interrupted = isinstance(exc.__cause__, KeyboardInterrupt)
+        click.echo("interrupted; no partial files were left" if interrupted else "aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("interrupted; no partial files were left", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()} (see `auralise --help`)", err=True)
+        sys.exit(exc.exit_code)
+    except AuraliseError as exc:
+        click.echo(f"error: {printable(exc)}", err=True)  # messages can quote text from a model file
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+from auralise.cli import figures, models, songs  # noqa: E402, F401 - the commands register themselves

@@ -1,0 +1,5 @@
+"""``python -m auralise.cli``: the same as the ``auralise`` command."""
+
+from auralise.cli import main
+
+main()

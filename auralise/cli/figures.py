@@ -1,0 +1,149 @@
+"""The figure commands: grid, filters, receptive-field, attributes."""
+
+from __future__ import annotations
+
+import click
+
+from auralise import choices
+from auralise.cli import cli
+from auralise.cli.options import (
+    applying,
+    choice_option,
+    command_line,
+    device_option,
+    method_option,
+    tap_option,
+    with_projection_options,
+)
+
+figure_output_options = [
+    click.option("--out", "out", type=click.Path(dir_okay=False), required=True, help=choices.FIGURE_OUT_HELP),
+    click.option("--width", default="double", show_default=True, help=choices.WIDTH_HELP),
+    click.option("--force", is_flag=True, help="Overwrite an existing file."),
+]
+
+
+with_figure_output = applying(figure_output_options)
+
+
+@cli.group("figure")
+def figure_group() -> None:
+    """Publication figures: deconvolution grids, learned filters, receptive fields, the attribute study."""
+
+
+@figure_group.command("grid")
+@click.argument("model", type=click.Path())
+@click.argument("audio", type=click.Path())
+@click.option("--features", required=True, help="Features as LAYER-FEATURE, comma separated: 1-9,1-27,3-38.")
+@with_figure_output
+@click.option("--original", is_flag=True, help="Add the song's spectrogram as the first panel.")
+@click.option("--linear-freq", is_flag=True, help="Linear frequency axis (default: logarithmic).")
+@click.option("--shared-scale", is_flag=True, help="One dB scale (re the largest panel) for all panels.")
+@click.option("--columns", type=click.IntRange(min=1), default=None, help="Panels per row.")
+@click.option("--notes", type=click.Path(dir_okay=False), default=None, help="Listening-page notes JSON: names.")
+@with_projection_options
+@device_option()
+def figure_grid_command(
+    model, audio, features, out, width, force, original, linear_freq, shared_scale, columns, notes, method, select,
+    tap, device,
+) -> None:  # fmt: skip
+    """Deconvolved spectrograms of FEATURES of MODEL on AUDIO, one panel each (Choi et al. Figs. 3-8)."""
+    from auralise.figures.paper import grid
+    from auralise.io.files import check_output_file
+
+    check_output_file(out, force=True)  # a symbolic link or a device is refused before any work
+    path, warnings = grid(
+        model, audio, features, out, original=original, log_freq=not linear_freq, shared_scale=shared_scale,
+        columns=columns, notes=notes, width=width, method=method, select=select, tap=tap, device=device,
+        force=force, command=command_line(),
+    )  # fmt: skip
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"wrote {path}")
+
+
+@figure_group.command("filters")
+@click.argument("model", type=click.Path())
+@click.option("--layer", "-l", default="1", show_default=True, help="Conv layer: number or module path.")
+@click.option("--features", default=None, help="Features to show: 0-15 or 0,5,38 (default all).")
+@with_figure_output
+def figure_filters_command(model, layer, features, out, width, force) -> None:
+    """The learned kernels of one layer, diverging colours centred on zero (Choi et al. Fig. 4)."""
+    from auralise.engine.selection import parse_feature_spec
+    from auralise.figures.paper import filters
+
+    feats = None
+    if features is not None:
+        kind, feats = parse_feature_spec(features)
+        if kind != "list":
+            raise click.BadParameter("give a list such as 0-15 or 0,5,38", param_hint="--features")
+    path = filters(model, out, layer=layer, features=feats, width=width, force=force, command=command_line())
+    click.echo(f"wrote {path}")
+
+
+@figure_group.command("receptive-field")
+@click.argument("model", type=click.Path())
+@choice_option("--format", "fmt", values=choices.TABLE_FORMATS, default="md")
+@tap_option("Tap point whose units' receptive fields are measured.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def figure_receptive_field_command(model, fmt, tap, out, force) -> None:
+    """Table 1: kernel and effective width (ms) and height (Hz) of each layer, computed exactly."""
+    from pathlib import Path
+
+    from auralise.figures.paper import receptive_field_table
+    from auralise.io.files import atomic_path, check_output_file
+
+    if out is not None:
+        check_output_file(out, force=force)  # not an existing file without --force; never a link or a device
+    text = receptive_field_table(model, fmt=fmt, tap=tap)
+    if out is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out}")
+
+
+@figure_group.command("attributes")
+@click.argument("model", type=click.Path())
+@with_figure_output
+@click.option("--instruments", default=None, help="Comma-separated timbres (default: all six).")
+@click.option("--chords", default=None, help="Comma-separated chord types (default: all eight).")
+@click.option("--keys", default=None, help="Comma-separated keys, e.g. Eb2,Bb2,A3,G4 (the default).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Also write the numbers.")
+@method_option()
+@tap_option("Tap point of every layer.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def figure_attributes_command(
+    model, out, width, force, instruments, chords, keys, csv_path, method, tap, quiet
+) -> None:
+    """How each layer's features change with key, chord and instrument (Choi et al. Fig. 10), plus a CSV."""
+    from auralise.figures.paper import attributes
+
+    def split(text):
+        return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(desc="signals", unit="signal", dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        table = attributes(
+            model, out, instruments=split(instruments), chords=split(chords), keys=split(keys), csv_path=csv_path,
+            width=width, method=method, tap=tap, force=force, command=command_line(),
+            progress=progress if bar is not None else None,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    for row in table.as_rows():
+        click.echo("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    click.echo(f"wrote {out}" + (f" and {csv_path}" if csv_path else ""))

@@ -1,0 +1,152 @@
+"""The STFT grid every front-end shares: analysis, synthesis, its axes, and lengths in samples and frames.
+
+Whatever the model reads (a spectrogram, mel bands, a CQT, the samples), auralise keeps the song's complex STFT
+``X``: it supplies the phase (and, in mask mode, the magnitude) for resynthesis, and it is the grid that
+projections are drawn and resynthesised on. :class:`StftGrid` is the part of :class:`~auralise.frontends.Frontend`
+that computes it and measures it; it reads the front-end's ``sr``, ``n_fft``, ``hop_length``, ``win_length``,
+``window``, ``center`` and ``pad_mode``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from auralise.errors import BadAudioError
+
+__all__ = ["StftGrid"]
+
+
+class StftGrid:
+    """STFT and inverse STFT with a front-end's parameters, the grid's axes, and lengths (a mixin of ``Frontend``).
+
+    A front-end whose model input is not framed like the STFT (the samples themselves) overrides the lengths:
+    :meth:`n_frames`, :meth:`min_samples_for` and :meth:`field_samples`.
+    """
+
+    sr: int
+    n_fft: int
+    hop_length: int
+    win_length: int | None
+    window: str
+    center: bool
+    pad_mode: str
+
+    @property
+    def n_freq(self) -> int:
+        """Number of STFT frequency bins ``F = n_fft // 2 + 1``."""
+        return self.n_fft // 2 + 1
+
+    @property
+    def min_samples(self) -> int:
+        """Shortest audio (in samples at ``sr``) worth analysing: one full window, ``n_fft``."""
+        return self.n_fft
+
+    def stft(self, y: np.ndarray) -> np.ndarray:
+        """Complex STFT with this front-end's parameters.
+
+        Parameters
+        ----------
+        y : np.ndarray, shape (n,) or (..., n)
+            Audio at ``sr``.
+
+        Returns
+        -------
+        X : np.ndarray, shape (F, T) or (..., F, T), complex64
+            ``F = n_fft // 2 + 1``; ``T = n_frames(n)``.
+
+        Raises
+        ------
+        BadAudioError
+            The audio is shorter than one window (``center=False``) or has no samples.
+        """
+        import librosa
+
+        y = np.asarray(y, dtype=np.float32)
+        n = y.shape[-1] if y.ndim else 0
+        if n == 0:
+            raise BadAudioError("the audio has no samples; give a non-empty audio file")
+        if not self.center and n < self.n_fft:
+            raise BadAudioError(
+                f"the audio is too short for the front-end: {n} samples, at least one window "
+                f"({self.n_fft} samples, {self.n_fft / self.sr:.3f} s) is needed"
+            )
+        return librosa.stft(
+            y,
+            n_fft=self.n_fft,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            window=self.window,
+            center=self.center,
+            pad_mode=self.pad_mode,
+            dtype=np.complex64,
+        )
+
+    def istft(self, X: np.ndarray, length: int) -> np.ndarray:
+        """Inverse STFT (overlap-add with window-sum normalisation).
+
+        Parameters
+        ----------
+        X : np.ndarray, shape (..., F, T), complex
+            STFT on this front-end's grid.
+        length : int
+            Number of output samples (padded with zeros or trimmed to exactly this).
+
+        Returns
+        -------
+        y : np.ndarray, shape (..., length), float32
+            With ``center=False``, samples no frame covers with a non-zero window weight (sample 0 for a
+            periodic Hann window, and everything after the last full frame) are zero.
+        """
+        import librosa
+
+        return librosa.istft(
+            X,
+            hop_length=self.hop_length,
+            win_length=self.win_length,
+            n_fft=self.n_fft,
+            window=self.window,
+            center=self.center,
+            length=int(length),
+            dtype=np.float32,
+        )
+
+    # ------------------------------------------------------------------ axes and lengths
+    def frame_times(self, T: int) -> np.ndarray:
+        """Centre time of each of ``T`` frames in seconds, shape (T,).
+
+        ``t * hop / sr`` when centred, else ``(t * hop + n_fft // 2) / sr``.
+        """
+        offset = 0 if self.center else self.n_fft // 2
+        return (np.arange(int(T)) * self.hop_length + offset) / float(self.sr)
+
+    def bin_freqs(self) -> np.ndarray:
+        """Centre frequency of each STFT bin in Hz, shape (F,): ``k * sr / n_fft``."""
+        return np.fft.rfftfreq(self.n_fft, d=1.0 / self.sr)
+
+    def n_frames(self, n_samples: int) -> int:
+        """Length of the model input's time axis for ``n_samples`` samples: STFT frames (as librosa frames them)."""
+        n = int(n_samples)
+        if n <= 0:
+            return 0
+        padded = n + 2 * (self.n_fft // 2) if self.center else n
+        if padded < self.n_fft:
+            return 0
+        return 1 + (padded - self.n_fft) // self.hop_length
+
+    def frames_for(self, seconds: float) -> int:
+        """:meth:`n_frames` of ``seconds`` of audio (``round(seconds * sr)`` samples)."""
+        return self.n_frames(int(round(float(seconds) * self.sr)))
+
+    def min_samples_for(self, rf_frames: int) -> int:
+        """Fewest samples whose model input has ``rf_frames`` frames (so one unit of a layer whose receptive field
+        spans ``rf_frames`` frames sees real audio), and at least what :meth:`stft` accepts."""
+        extra = 0 if self.center else self.n_fft
+        return max(self.n_fft if not self.center else 1, (rf_frames - 1) * self.hop_length + extra)
+
+    def field_samples(self, frames: int) -> int:
+        """Audio samples that ``frames`` model-input frames span: the windows of the first and last frame."""
+        return (frames - 1) * self.hop_length + (self.win_length or self.n_fft)
+
+    def field_hz(self, bins: int) -> float | None:
+        """Hz that ``bins`` model-input bins span, or None where input bins have no single width (mel, CQT)."""
+        return None

@@ -1,0 +1,358 @@
+"""Audio in and out: reading with validation, decoding and resampling to mono; writing in any libsndfile format.
+
+Everything a user can get wrong about an audio file (missing, a folder, not audio, truncated, empty,
+non-finite, silent, too short) is reported as one :class:`~auralise.errors.BadAudioError` line; nothing
+from soundfile/libsndfile escapes as a traceback. :func:`write_audio` writes through
+:func:`auralise.io.files.atomic_path`, so an interrupted run never leaves a half-written output.
+
+soundfile and soxr are imported lazily so that importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from auralise.errors import BadAudioError, BadParameterError, OutputError
+from auralise.io.files import _one_line, _sndfile_reason, _sndfile_write_error, atomic_path
+
+__all__ = ["AudioInfo", "load_audio", "write_audio"]
+
+# Audio formats ``write_audio`` accepts, by file extension (libsndfile format names).
+_WRITE_FORMATS = {
+    ".wav": "WAV",
+    ".flac": "FLAC",
+    ".ogg": "OGG",
+    ".oga": "OGG",
+    ".mp3": "MP3",
+    ".aif": "AIFF",
+    ".aiff": "AIFF",
+}
+
+# libsndfile's parser log reports a data chunk whose declared size exceeds the file, e.g.
+# "data : 176400 (should be 88156)" (WAV) or "SSND : 44108 (should be 22031)" (AIFF).
+_SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# Streaming writers put a placeholder (0xFFFFFFFF, or 0x7FFFFFFF..) in the size field: not truncation.
+_PLACEHOLDER_SIZE = 0x7FFFFFFF
+
+
+@dataclass
+class AudioInfo:
+    """What :func:`load_audio` found and did.
+
+    Attributes
+    ----------
+    path : Path
+        The file that was read.
+    orig_sr : int
+        The file's sample rate in Hz.
+    channels : int
+        Number of channels in the file (before downmixing).
+    n_samples : int
+        Number of mono samples returned (after resampling).
+    duration_s : float
+        ``n_samples / sr``.
+    notes : list of str
+        Human-readable notes on what was done, e.g. ``"downmixed 2 channels to mono"``.
+    format : str
+        libsndfile's container name, e.g. ``"WAV"``, ``"FLAC"``, ``"MP3"``.
+    subtype : str
+        libsndfile's sample encoding, e.g. ``"PCM_16"``, ``"FLOAT"``.
+    """
+
+    path: Path
+    orig_sr: int
+    channels: int
+    n_samples: int
+    duration_s: float
+    notes: list[str] = field(default_factory=list)
+    format: str = ""
+    subtype: str = ""
+
+
+def _declared_short(extra_info: str) -> tuple[int, int] | None:
+    """(declared, available) data-chunk bytes when the header promises more data than the file holds."""
+    for match in _SHORT_CHUNK.finditer(extra_info or ""):
+        declared, available = int(match.group(1)), int(match.group(2))
+        if available < declared < _PLACEHOLDER_SIZE:
+            return declared, available
+    return None
+
+
+@dataclass
+class _Decoded:
+    y: np.ndarray  # mono float32 at the target rate
+    n_read: int  # frames decoded at the file's rate
+    non_finite: int  # NaN or infinite sample values
+    any_sample: bool  # some sample of some channel is non-zero
+    any_mono: bool  # some sample of the mono mix is non-zero
+
+
+def _decode_mono(f, sr: int, block: int = 1 << 18) -> _Decoded:
+    """Decode an open SoundFile block by block into mono float32 at ``sr``, never holding the whole multichannel
+    file or the file-rate signal: channels are averaged per block and soxr resamples as a stream (the same
+    samples as ``librosa.resample(res_type="soxr_hq")`` of the whole signal)."""
+    resampler = None
+    if int(f.samplerate) != sr:
+        import soxr
+
+        resampler = soxr.ResampleStream(int(f.samplerate), sr, 1, dtype="float32", quality="HQ")
+    parts, n_read, non_finite, any_sample, any_mono = [], 0, 0, False, False
+    while True:
+        data = f.read(block, dtype="float32", always_2d=True)
+        last = len(data) < block
+        n_read += len(data)
+        finite = np.isfinite(data)
+        non_finite += int(data.size - np.count_nonzero(finite))
+        any_sample = any_sample or bool(np.any(data))
+        if data.shape[1] > 1:
+            mono = data.mean(axis=1, dtype=np.float64).astype(np.float32)
+        else:
+            mono = np.ascontiguousarray(data[:, 0])
+        any_mono = any_mono or bool(np.any(mono))
+        if resampler is not None and not non_finite:
+            mono = resampler.resample_chunk(mono, last=last)
+        parts.append(mono)
+        if last:
+            break
+    y = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    if resampler is not None and not non_finite:  # librosa's length: ceil(n * sr / orig_sr), zero-padded
+        n_out = -(-n_read * sr // int(f.samplerate))
+        y = np.pad(y, (0, n_out - len(y))) if len(y) < n_out else y[:n_out]
+    return _Decoded(np.asarray(y, dtype=np.float32), n_read, non_finite, any_sample, any_mono)
+
+
+def load_audio(
+    path: str | os.PathLike, *, sr: int, min_samples: int = 1, allow_silent: bool = False
+) -> tuple[np.ndarray, AudioInfo]:
+    """Read an audio file as mono float32 at sample rate ``sr``.
+
+    Any format libsndfile reads (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ...) is accepted. Channels are averaged
+    to mono; a different sample rate is resampled with ``librosa.resample(res_type="soxr_hq")``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The audio file.
+    sr : int
+        Target sample rate in Hz (the model's).
+    min_samples : int
+        Minimum number of samples at ``sr`` (e.g. the front-end's window); shorter audio is an error.
+    allow_silent : bool
+        Accept all-zero audio (a tagger may be asked about silence; auralising it is an error).
+
+    Returns
+    -------
+    y : np.ndarray, shape (n,), float32
+        Mono audio at ``sr``.
+    info : AudioInfo
+        What was read and what was done to it.
+
+    Raises
+    ------
+    BadAudioError
+        Missing file, folder, not audio, truncated/corrupt, empty, NaN/Inf samples, silent, too short.
+    BadParameterError
+        ``sr`` or ``min_samples`` is not a positive integer.
+
+    Examples
+    --------
+    >>> y, info = load_audio("song.flac", sr=11025)  # doctest: +SKIP
+    >>> y.shape, info.notes  # doctest: +SKIP
+    ((330750,), ['downmixed 2 channels to mono', 'resampled 44100 Hz -> 11025 Hz'])
+    """
+    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
+        raise BadParameterError(f"sample rate must be a positive integer number of Hz, got {sr!r}")
+    if isinstance(min_samples, bool) or not isinstance(min_samples, int | np.integer) or min_samples < 1:
+        raise BadParameterError(f"min_samples must be a positive integer, got {min_samples!r}")
+    sr = int(sr)
+    p = Path(path)
+    name = str(path)
+    _check_readable(p, name)
+    header, decoded = _read(p, name, sr)
+    _check_decoded(name, header, decoded, allow_silent=allow_silent)
+
+    notes: list[str] = []
+    if header.channels > 1:
+        notes.append(f"downmixed {header.channels} channels to mono")
+        if not decoded.any_mono:
+            raise BadAudioError(
+                f"{name}'s channels cancel out when downmixed to mono (e.g. left = -right); "
+                "give a file whose mono mix is not silent"
+            )
+    if header.orig_sr != sr:
+        notes.append(f"resampled {header.orig_sr} Hz -> {sr} Hz")
+
+    y = decoded.y
+    n = int(y.shape[0])
+    if n < min_samples:
+        raise BadAudioError(
+            f"{name} is too short: {n / sr:.3f} s at {sr} Hz; at least {min_samples / sr:.3f} s "
+            f"({min_samples} samples) is needed"
+        )
+    info = AudioInfo(
+        path=p,
+        orig_sr=header.orig_sr,
+        channels=header.channels,
+        n_samples=n,
+        duration_s=n / sr,
+        notes=notes,
+        format=header.format,
+        subtype=header.subtype,
+    )
+    return y, info
+
+
+def _check_readable(p: Path, name: str) -> None:
+    """Raise :class:`BadAudioError` unless ``p`` is a readable, non-empty file (``name``: the path as given)."""
+    if not p.exists():
+        raise BadAudioError(f"audio file not found: {name}; check the path")
+    if p.is_dir():
+        raise BadAudioError(f"{name} is a folder, not an audio file; give the path of an audio file")
+    if not os.access(p, os.R_OK):
+        raise BadAudioError(f"cannot read {name}: permission denied; check the file's permissions")
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise BadAudioError(f"cannot read {name}: {_one_line(exc.strerror or exc)}; check the path") from exc
+    if size == 0:
+        raise BadAudioError(f"{name} is an empty file (0 bytes); give a non-empty audio file")
+
+
+@dataclass
+class _Header:
+    orig_sr: int  # the file's sample rate
+    channels: int
+    declared: int  # frames the header declares
+    format: str  # libsndfile container name
+    subtype: str  # libsndfile sample encoding
+    extra: str  # libsndfile's parser log (tells a truncated data chunk)
+
+
+def _read(p: Path, name: str, sr: int) -> tuple[_Header, _Decoded]:
+    """Open ``p`` with libsndfile and decode it to mono at ``sr``; any failure is one :class:`BadAudioError`."""
+    import soundfile as sf
+
+    try:
+        f = sf.SoundFile(str(p))
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, TypeError) as exc:
+        raise BadAudioError(
+            f"cannot read {name} as audio ({_sndfile_reason(exc)}); use a WAV, FLAC, OGG or MP3 file"
+        ) from exc
+    try:
+        with f:
+            header = _Header(int(f.samplerate), int(f.channels), int(f.frames), str(f.format), str(f.subtype),
+                             f.extra_info)  # fmt: skip
+            decoded = _decode_mono(f, sr)
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError, MemoryError) as exc:
+        raise BadAudioError(
+            f"{name} is corrupt or truncated (decoding failed: {_sndfile_reason(exc)}); re-export or re-download it"
+        ) from exc
+    return header, decoded
+
+
+def _check_decoded(name: str, header: _Header, decoded: _Decoded, *, allow_silent: bool) -> None:
+    """Raise :class:`BadAudioError` for an invalid header, truncation, no samples, NaN/Inf or (unless allowed)
+    silence."""
+    orig_sr, channels, declared = header.orig_sr, header.channels, header.declared
+    if orig_sr <= 0 or channels <= 0:
+        raise BadAudioError(f"{name} has an invalid header ({orig_sr} Hz, {channels} channels); re-export it")
+    short = _declared_short(header.extra)
+    n_read = decoded.n_read
+    if short is not None:
+        if n_read > 0 and short[1] > 0:
+            held = n_read / orig_sr
+            what = f"{held * short[0] / short[1]:.3f} s of audio but the file holds only {held:.3f} s"
+        else:
+            what = f"{short[0]} bytes of audio but the file holds only {short[1]}"
+        raise BadAudioError(f"{name} is truncated: its header declares {what}; re-export or re-download it")
+    # MP3 frame counts can be estimates (VBR without a Xing header): allow 5 % slack there.
+    expected = declared * 0.95 if header.format == "MP3" else declared
+    if 0 < n_read < expected:
+        raise BadAudioError(
+            f"{name} is truncated: {declared / orig_sr:.3f} s declared but only {n_read / orig_sr:.3f} s "
+            "could be decoded; re-export or re-download it"
+        )
+    if n_read == 0:
+        raise BadAudioError(
+            f"{name} contains no audio samples (the file may be empty, truncated or have a broken header); "
+            "give a file with audio in it"
+        )
+    if decoded.non_finite:
+        raise BadAudioError(
+            f"{name} contains {decoded.non_finite} NaN or infinite sample values; clean it or re-export it as PCM"
+        )
+    if not allow_silent and not decoded.any_sample:
+        raise BadAudioError("the audio is silent (all samples are zero); nothing to auralise")
+
+
+def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int, *, subtype: str | None = None) -> Path:
+    """Write audio atomically; the format follows the extension (.wav, .flac, .ogg, .mp3, .aiff).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Output file; replaced only once the new file is complete.
+    y : np.ndarray, shape (n,) or (channels, n)
+        Samples, nominally in [-1, 1]; PCM subtypes clip values outside.
+    sr : int
+        Sample rate in Hz.
+    subtype : str, optional
+        libsndfile subtype such as ``"PCM_16"`` (soundfile's default for the format when None),
+        ``"PCM_24"`` or ``"FLOAT"``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    BadParameterError
+        ``y`` has the wrong shape, no samples or non-finite values, or ``sr`` is invalid.
+    OutputError
+        Unknown extension or the file cannot be written.
+
+    Examples
+    --------
+    >>> write_audio("out/feature_3.wav", y, 11025)  # doctest: +SKIP
+    """
+    final = Path(path)
+    fmt = _WRITE_FORMATS.get(final.suffix.lower())
+    if fmt is None:
+        choices = ", ".join(sorted(_WRITE_FORMATS))
+        raise OutputError(f"cannot write {final}: unknown audio extension {final.suffix!r}; use one of {choices}")
+    if isinstance(sr, bool) or not isinstance(sr, int | np.integer) or sr <= 0:
+        raise BadParameterError(f"sample rate must be a positive integer number of Hz, got {sr!r}")
+    a = np.asarray(y)
+    if a.ndim == 1:
+        frames = a
+    elif a.ndim == 2:
+        frames = a.T
+    else:
+        raise BadParameterError(f"audio to write must have shape (n,) or (channels, n), got {a.shape}")
+    if frames.shape[0] == 0:
+        raise BadParameterError(f"refusing to write {final}: the audio has no samples")
+    if not np.issubdtype(frames.dtype, np.floating):
+        frames = frames.astype(np.float32)
+    if not np.all(np.isfinite(frames)):
+        raise BadParameterError(f"refusing to write {final}: the audio contains NaN or infinite values")
+
+    import soundfile as sf
+
+    if subtype is not None and not sf.check_format(fmt, subtype):
+        raise BadParameterError(
+            f"subtype {subtype!r} is not valid for {fmt}; choose one of {', '.join(sf.available_subtypes(fmt))}"
+        )
+    with atomic_path(final) as tmp:
+        with open(tmp, "wb"):  # created here, so that a read-only or missing folder reports its real reason
+            pass
+        try:
+            sf.write(str(tmp), np.ascontiguousarray(frames), int(sr), subtype=subtype, format=fmt)
+        except (sf.SoundFileError, RuntimeError, ValueError) as exc:
+            raise _sndfile_write_error(tmp, exc) from exc
+    return final

@@ -1,0 +1,292 @@
+"""One song of a listening set: its original, statistics, choice of features, projection, resynthesis and files.
+
+A song is exported in memory when its arrays fit the memory budget, else streamed segment by segment
+(:func:`song_plan`, :mod:`auralise.render.streaming`). Features are projected in groups; each group's files are
+written by the export's worker threads while the next group is computed, and an item is recorded in the journal
+only once its files are in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from auralise.io.naming import output_name
+from auralise.listening.journal import Journal
+
+if TYPE_CHECKING:
+    from auralise.engine.layers import Layer
+    from auralise.frontends import Frontend
+    from auralise.listening.export import ExportOptions
+    from auralise.session import Session, Song
+
+__all__ = ["ExportContext", "Progress", "SongExport", "SongPlan", "song_plan"]
+
+Progress = Callable[[str, int, int], None]  # (song id, items done in this song, items in this song)
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """What every song of one export shares: its options and layers, where it writes, its writer threads, its
+    journal and the items a resumed run finished before, the memory budget and the progress callback."""
+
+    options: ExportOptions
+    layers: list[Layer]
+    out: Path
+    pool: ThreadPoolExecutor
+    journal: Journal
+    done: dict[tuple[str, int, int], dict]
+    memory_budget: int
+    progress: Progress | None = None
+
+
+class SongExport:
+    """The export of one song (``song_id`` its folder in the export) with the session's model and options.
+
+    :meth:`run` writes the original and every chosen feature of every layer, and returns their records.
+    """
+
+    def __init__(self, session: Session, song: Song, song_id: str, context: ExportContext):
+        self.session, self.song, self.id, self.context = session, song, song_id, context
+        self.o, self.lays, self.dir = session.options, context.layers, context.out / song_id
+        self.pool, self.journal = context.pool, context.journal
+        self.lock = threading.Lock()
+
+    def run(self, feature_kind: str, feature_arg) -> list[dict]:
+        """Export the song: ``feature_kind`` and ``feature_arg`` as :func:`auralise.listening.export.parse_feature_spec`
+        returns them. Items finished by an earlier run (``context.done``) are kept, not redone."""
+        from auralise.engine.memory import reuse_freed_memory
+
+        plan = song_plan(self.session.frontend, self.song.n_samples, self.context.memory_budget, self.context.options)
+        self.streamed = plan.streamed
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write_original()
+        projector = self.session.projector(self.song, self.lays, memory_budget=plan.projector_bytes,
+                                           streamed=plan.streamed)  # fmt: skip
+        stats = projector.statistics()
+        chosen = {lay.number: _choose(feature_kind, feature_arg, lay.channels, stats[lay.number]) for lay in self.lays}
+        wanted = [(n, f) for n, fs in chosen.items() for f in fs]
+        done = self.context.done
+        records = {(n, f): done[(self.id, n, f)] for n, f in wanted if (self.id, n, f) in done}
+        todo = [item for item in wanted if item not in records]
+        self._report(len(records), len(wanted))
+        if plan.streamed:
+            widest = max(c.stop - c.start for c in projector.chunks)
+            plan = dataclasses.replace(plan, group_size=plan.streamed_group_size(widest))
+        render = self._stream_group if plan.streamed else self._render_group
+        pending: list[Future] = []
+        # Keeping freed memory in the heap saves page faults on whole-song temporaries, but fragments the heap
+        # over the many chunk-sized ones of a streamed song (RSS grew 3x): streamed songs use plain malloc.
+        with contextlib.nullcontext() if plan.streamed else reuse_freed_memory():
+            for start in range(0, len(todo), plan.group_size):
+                by_layer: dict[int, list[int]] = {}
+                for n, f in todo[start : start + plan.group_size]:
+                    by_layer.setdefault(n, []).append(f)
+                for future in render(projector, list(by_layer.items()), stats, records, len(wanted)):
+                    while len(pending) >= plan.in_flight - 1:  # bound what waits to be written; surfaces errors
+                        pending.pop(0).result()
+                    pending.append(future)
+            for p in pending:
+                p.result()
+        return [records[item] for item in wanted]
+
+    def _write_original(self) -> None:
+        from auralise.io.audio import write_audio
+        from auralise.io.files import atomic_path
+        from auralise.render.thumbnail import write_thumbnail
+
+        fe = self.session.frontend
+        with atomic_path(self.dir / "original.wav") as tmp:
+            write_audio(tmp, np.clip(self.song.y, -1.0, 1.0), fe.sr, subtype="PCM_16")
+        if not self.streamed:
+            with atomic_path(self.dir / "original.png") as tmp:
+                write_thumbnail(self.song.magnitude, tmp)
+            return
+        from auralise.render.streaming import BlockMax
+
+        frames, step = self.song.frames, 4096
+        thumb = BlockMax(1, fe.n_freq, frames.n_frames)
+        for a in range(0, frames.n_frames, step):
+            thumb.add(np.abs(frames.stft(a, min(a + step, frames.n_frames)))[None])
+        with atomic_path(self.dir / "original.png") as tmp:
+            write_thumbnail(thumb.result()[0], tmp, reduced=True)
+
+    def _render_group(self, projector, groups, stats, records, total) -> Iterator[Future]:
+        """The whole song in memory: project the group, then hand each layer's batch to the writers."""
+        import torch
+
+        with torch.inference_mode():
+            projected = list(projector.project(groups))
+        for number, feats, D in projected:
+            yield self._write_batch(number, feats, D.cpu(), stats[number], records, total)
+
+    def _stream_group(self, projector, groups, stats, records, total) -> Iterator[Future]:
+        """A song longer than memory: project and resynthesise the group chunk by chunk into raw files, then scale
+        each wave into its final file (see :mod:`auralise.render.streaming`)."""
+        import secrets
+
+        import torch
+
+        from auralise.render.resynth import NEVER_ACTIVE, NUMERICALLY_ZERO, PEAK, numerically_zero
+        from auralise.render.streaming import stream_features
+
+        o = self.o
+        items = [(n, f) for n, feats in groups for f in feats]
+        raw = [self.dir / f".{output_name(n, f, 'wav')[:-4]}.{secrets.token_hex(4)}.part.raw" for n, f in items]
+        with torch.inference_mode():
+            waves, peak, thumbs = stream_features(projector, self.song.frames, groups, mode=o.resynth,
+                                                  length=self.song.n_samples, raw_paths=raw)  # fmt: skip
+        try:
+            for number, feats in groups:
+                k0 = items.index((number, feats[0]))
+                gains, scales, reasons = [], [], []
+                for k, f in enumerate(feats, start=k0):
+                    scale = 0.0 if numerically_zero(peak[k]) else (1.0 / float(peak[k]) if o.resynth == "mask" else 1.0)
+                    level = waves[k].peak * scale
+                    never, zero = not stats[number].maximum[f] > 0, bool(numerically_zero(level))
+                    gain = PEAK / level if o.normalize == "peak" and not (never or zero) else 1.0
+                    scales.append(0.0 if never or zero else scale * gain)
+                    gains.append(gain)
+                    reasons.append(NEVER_ACTIVE if never else NUMERICALLY_ZERO if zero else None)
+                batch = self._records(number, feats, stats[number], gains, reasons)
+                yield self.pool.submit(self._write_streamed, batch, waves[k0 : k0 + len(feats)], scales,
+                                       thumbs[k0 : k0 + len(feats)], records, total)  # fmt: skip
+        except BaseException:
+            for w in waves:
+                w.discard()
+            raise
+
+    def _write_streamed(self, batch, waves, scales, thumbs, records, total) -> None:
+        from auralise.io.files import atomic_path
+        from auralise.render.thumbnail import write_thumbnail
+
+        out, subtype = self.dir.parent, "FLOAT" if self.o.normalize == "none" else "PCM_16"
+        try:
+            for r, wave, scale, thumb in zip(batch, waves, scales, thumbs):
+                with atomic_path(out / r["wav"]) as tmp:
+                    wave.write_scaled(tmp, self.session.frontend.sr, scale, subtype)
+                with atomic_path(out / r["png"]) as tmp:
+                    write_thumbnail(thumb if scale else np.zeros_like(thumb), tmp, range_db=60.0, reduced=True)
+        finally:
+            for wave in waves:
+                wave.discard()
+        self._finish(batch, records, total)
+
+    def _write_batch(self, number, feats, D, stats, records, total) -> Future:
+        rendered = self.session.render(self.song, D, activation_max=stats.maximum[feats])
+        waves, gains, grid = rendered
+        batch = self._records(number, feats, stats, gains, rendered.reasons)
+        return self.pool.submit(self._write_files, batch, grid, waves, records, total)
+
+    def _records(self, number: int, feats: list[int], stats, gains, reasons) -> list[dict]:
+        """The journal and manifest records of one layer's batch of features; ``reasons`` per feature why it is
+        silent (:data:`~auralise.render.resynth.NEVER_ACTIVE`, :data:`~auralise.render.resynth.NUMERICALLY_ZERO`)
+        or None."""
+        ranks = stats.ranks()
+        batch = []
+        for k, f in enumerate(feats):
+            rel = f"{self.id}/{output_name(number, f, 'wav')}"
+            batch.append(
+                {
+                    "song": self.id,
+                    "layer": number,
+                    "feature": f,
+                    "wav": rel,
+                    "png": rel[:-3] + "png",
+                    "figure": rel[:-4] + "_figure.png" if self.context.options.figures else None,
+                    "activation_max": float(stats.maximum[f]),
+                    "activation_energy": float(stats.energy[f]),
+                    "rank": ranks[f],
+                    "silent": reasons[k] is not None,
+                    "silent_reason": reasons[k],
+                    "gain": float(gains[k]),
+                }
+            )
+        return batch
+
+    def _write_files(self, batch: list[dict], grid: np.ndarray, waves: np.ndarray, records: dict, total: int) -> None:
+        from auralise.io.audio import write_audio
+        from auralise.io.files import atomic_path
+        from auralise.render.thumbnail import write_thumbnail
+
+        fe, out = self.session.frontend, self.dir.parent
+        subtype = "FLOAT" if self.o.normalize == "none" else "PCM_16"
+        for k, r in enumerate(batch):
+            with atomic_path(out / r["wav"]) as tmp:
+                write_audio(tmp, waves[k], fe.sr, subtype=subtype)
+            with atomic_path(out / r["png"]) as tmp:
+                write_thumbnail(np.maximum(grid[k], 0.0), tmp, range_db=60.0)
+            if r["figure"]:
+                from auralise.figures.display import feature_figure, save_figure
+
+                title, mag = f"Feature {r['layer']}-{r['feature']}", self.song.magnitude
+                save_figure(feature_figure(mag, grid[k], frontend=fe, title=title, method=self.o.method),
+                            out / r["figure"])  # fmt: skip
+        self._finish(batch, records, total)
+
+    def _finish(self, batch: list[dict], records: dict, total: int) -> None:
+        """Record a batch whose files are in place (journal first, then the progress report)."""
+        with self.lock:
+            self.journal.append(batch)
+            for r in batch:
+                records[(r["layer"], r["feature"])] = r
+            self._report(len(records), total)
+
+    def _report(self, done: int, total: int) -> None:
+        if self.context.progress is not None:
+            self.context.progress(self.id, done, total)
+
+
+@dataclass(frozen=True)
+class SongPlan:
+    """How one song is exported within the memory budget (:func:`song_plan`)."""
+
+    streamed: bool  # segment by segment (auralise.render.streaming) instead of whole-song arrays
+    group_size: int  # features projected and resynthesised together
+    projector_bytes: int  # the projector's share: a chunk's recorded forward pass and backward signals
+    in_flight: int = 3  # groups alive at once: one being projected, the others being written
+    render_bytes: int = 0  # the share of the song's buffers and the features being resynthesised
+    bytes_per_frame_feature: int = 0  # streamed: what one feature costs per STFT frame of a chunk
+
+    def streamed_group_size(self, chunk_frames: int) -> int:
+        """Features per group when streaming chunks of at most ``chunk_frames`` frames."""
+        return max(1, self.render_bytes // max(1, self.bytes_per_frame_feature * chunk_frames))
+
+
+def song_plan(fe: Frontend, n_samples: int, budget: int, options: ExportOptions) -> SongPlan:
+    """Split ``budget`` bytes between the projector (half) and the song's buffers and renderings (half).
+
+    In memory, the song costs its wave, STFT, magnitude and model input, and each feature its projection, grid,
+    complex spectrum and wave, with up to three groups alive (one projected, two being written). When not even
+    one feature fits, an ``stft`` or ``mel`` song with the original phase is streamed instead: only the wave is
+    song-long, everything else lives for one chunk of frames (:mod:`auralise.render.streaming`).
+    """
+    F, F_in, n = fe.n_freq, fe.n_input_freq, n_samples
+    T = fe.n_frames(n)
+    song = 4 * n + 12 * F * T + 4 * F_in * T
+    per_feature = 4 * n + 16 * F * T + 4 * F_in * T
+    half, in_flight = budget // 2, 3
+    group = (half - song) // (in_flight * per_feature)
+    streamable = fe.streamable and options.render.phase == "original" and not options.figures
+    if group >= 1 or not streamable:
+        return SongPlan(False, int(max(1, group)), half, in_flight)
+    per_frame = 16 * F + 4 * F_in + 8 * fe.n_fft  # grid, mask, spectrum, model-shaped core; inverse FFT frames
+    return SongPlan(True, 1, half, 2, render_bytes=max(0, half - 4 * n), bytes_per_frame_feature=per_frame)
+
+
+def _choose(kind: str, arg, channels: int, stats) -> list[int]:
+    """The features to export for one layer: all, the given list, or the top K by activation energy."""
+    if kind == "all":
+        return list(range(channels))
+    if kind == "list":
+        return list(arg)
+    ranks = stats.ranks()  # the ranking of `auralise rank`
+    return [f for f in range(channels) if ranks[f] <= arg]

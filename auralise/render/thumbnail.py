@@ -1,0 +1,67 @@
+"""Spectrogram thumbnails: values -> dB -> colour map -> PNG, with no figure machinery (milliseconds each).
+
+Example
+-------
+>>> import numpy as np
+>>> from auralise.render.thumbnail import write_thumbnail
+>>> write_thumbnail(np.random.rand(257, 1292), "thumb.png")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+MAX_WIDTH = 480  # pixels along time
+MAX_HEIGHT = 160  # pixels along frequency
+
+
+@cache
+def _palette(cmap: str) -> np.ndarray:
+    """(256, 3) uint8 colours of a matplotlib colour map."""
+    from matplotlib import colormaps
+
+    return (colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3] * 255.0 + 0.5).astype(np.uint8)
+
+
+def _block_max(M: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Shrink (F, T) to at most (rows, cols) by taking the max over equal blocks (peaks stay visible)."""
+    fy, fx = -(-M.shape[0] // rows), -(-M.shape[1] // cols)
+    pad_y, pad_x = -M.shape[0] % fy, -M.shape[1] % fx
+    P = np.pad(M, ((0, pad_y), (0, pad_x)), mode="edge")
+    return P.reshape(P.shape[0] // fy, fy, P.shape[1] // fx, fx).max(axis=(1, 3))
+
+
+def thumbnail_rgb(M: np.ndarray, *, range_db: float = 80.0, cmap: str = "magma") -> np.ndarray:
+    """RGB image (H, W, 3) uint8 of a non-negative (F, T) magnitude in dB re its max, low frequencies at the
+    bottom; values more than ``range_db`` below the max (and an all-zero input) get the colour map's floor."""
+    A = _block_max(np.maximum(np.asarray(M, dtype=np.float32), 0.0), MAX_HEIGHT, MAX_WIDTH)
+    return reduced_rgb(A, range_db=range_db, cmap=cmap)
+
+
+def reduced_rgb(A: np.ndarray, *, range_db: float = 80.0, cmap: str = "magma") -> np.ndarray:
+    """:func:`thumbnail_rgb` of an array already reduced to thumbnail size (rows, columns), non-negative."""
+    ref = float(A.max()) if A.size else 0.0
+    if ref > 0:
+        db = 20.0 * np.log10(np.maximum(A, ref * 10.0 ** (-range_db / 20.0)) / ref)
+        level = np.round((db + range_db) * (255.0 / range_db)).astype(np.uint8)
+    else:
+        level = np.zeros(A.shape, dtype=np.uint8)
+    return _palette(cmap)[level[::-1]]
+
+
+def write_thumbnail(
+    M: np.ndarray, path: str | os.PathLike, *, range_db: float = 80.0, cmap: str = "magma", reduced: bool = False
+) -> Path:
+    """Write :func:`thumbnail_rgb` of ``M`` (F, T) as a PNG at ``path`` (not atomic: pass a temporary path).
+
+    ``reduced``: ``M`` is already block-reduced to thumbnail size (:class:`auralise.render.streaming.BlockMax`).
+    """
+    from PIL import Image
+
+    rgb = reduced_rgb(M, range_db=range_db, cmap=cmap) if reduced else thumbnail_rgb(M, range_db=range_db, cmap=cmap)
+    Image.fromarray(rgb).save(path, format="PNG", compress_level=1)
+    return Path(path)
