@@ -75,4 +75,4 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-from auralise.cli import figures, models, songs  # noqa: E402, F401 - the commands register themselves
+from auralise.cli import atlas, figures, models, songs  # noqa: E402, F401 - the commands register themselves

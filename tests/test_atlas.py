@@ -1,0 +1,199 @@
+"""The feature atlas on a generated corpus with known stems: top-K against brute force, the model card's detectors
+against the stems, engines, shards and resume give one atlas, and bad input is one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from auralise.cli import main
+from auralise.demo import synth
+from auralise.io.modelfile import load_model
+from auralise.listening import atlas as atlas_module
+from auralise.listening.atlas import AtlasOptions, atlas, merge, song_key
+
+MODEL = "models/choi2016-synth.pt"
+SR = 11025
+N_SONGS = 60
+STYLES = ("dance", "hiphop", "ballad")
+LAYERS = (2, 5)
+FEATURES = (22, 52, 57, 60)  # the model card (models/README.md): kick 2-22, 2-52; melody 5-57; snare 5-60
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """60 generated 3-s songs (dance, hip-hop, ballad, seeds 0..59) with their stems."""
+    folder = tmp_path_factory.mktemp("corpus")
+    stems = {}
+    for i in range(N_SONGS):
+        song = synth.generate(STYLES[i % 3], seconds=3.0, sr=SR, seed=i)
+        path = folder / f"{STYLES[i % 3]}{i:02d}.wav"
+        sf.write(path, song.mix, SR, subtype="FLOAT")
+        stems[song_key(path)] = song.stems
+    return folder, stems
+
+
+@pytest.fixture(scope="module")
+def built(corpus, tmp_path_factory):
+    folder, _ = corpus
+    out = tmp_path_factory.mktemp("atlas") / "atlas"
+    options = AtlasOptions(layers="2,5", features="22,52,57,60", top=9)
+    return atlas(MODEL, [folder], out, options=options), out
+
+
+def block_taps(model, y):
+    """The block taps of layers 2 and 5 of choi2016 by a plain forward pass with hooks on its pools."""
+    fe, net = model.frontend, model.module
+    taps = {}
+    hooks = [net.features[4 * (n - 1) + 2].register_forward_hook(lambda m, i, o, n=n: taps.__setitem__(n, o[0]))
+             for n in LAYERS]  # fmt: skip
+    with torch.no_grad():
+        net.features(fe.model_input(fe.stft(y), y=y))
+    for h in hooks:
+        h.remove()
+    return taps
+
+
+def test_top_k_equals_brute_force_over_every_song_and_unit(corpus, built):
+    folder, _ = corpus
+    result, _ = built
+    model = load_model(MODEL)
+    maxima = {}
+    for path in sorted(folder.glob("*.wav")):
+        y = sf.read(path, dtype="float32")[0]
+        for n, tap in block_taps(model, y).items():
+            for f in FEATURES:
+                maxima.setdefault((n, f), []).append((-float(tap[f].max()), song_key(path)))
+    assert len(result["songs"]) == N_SONGS and not result["skipped"]
+    for entry in result["features"]:
+        # ties go to the song key; a unit that never fired (activation <= 0) is not an occurrence
+        want = [(m, s) for m, s in sorted(maxima[(entry["layer"], entry["feature"])])[:9] if m < 0]
+        assert [(-x["activation"], x["song"]) for x in entry["excerpts"]] == pytest.approx(want)
+        assert [x["song"] for x in entry["excerpts"]] == [s for _, s in want]
+        values = [-m for m, _ in maxima[(entry["layer"], entry["feature"])]]
+        assert entry["stats"]["max"] == pytest.approx(max(values))
+        assert entry["stats"]["active_fraction"] == pytest.approx(np.mean([v > 0 for v in values]))
+
+
+def stem_level(stems, x, stem: str, seconds: float) -> float:
+    """RMS of a song's stem within ``seconds`` of an excerpt's unit, over the stem's RMS in the whole song."""
+    s = stems[x["song"]][stem]
+    at, w = int(x["time"] * SR), int(seconds * SR)
+    typical = np.sqrt(np.mean(s**2))
+    return float(np.sqrt(np.mean(s[max(0, at - w) : at + w] ** 2)) / typical) if typical > 0 else 0.0
+
+
+def test_card_features_point_at_their_stems(corpus, built):
+    """The kick features 2-22 and 2-52: at least 8 of their top 9 are within 50 ms of a kick 1.2x louder than the
+    song's average kick. The melody feature 5-57: all 9 come from songs whose melody plays there (within its
+    receptive field, about 0.55 s each side). (4-10 and 5-60 do not single out their stems by their top units: see
+    the issue note.)"""
+    _, stems = corpus
+    result, _ = built
+    found = {(e["layer"], e["feature"]): e["excerpts"] for e in result["features"]}
+    for key in ((2, 22), (2, 52)):
+        assert len(found[key]) == 9
+        assert sum(stem_level(stems, x, "kick", 0.05) > 1.2 for x in found[key]) >= 8, key
+    assert len(found[(5, 57)]) == 9
+    assert all(stem_level(stems, x, "melody", 0.55) > 0.5 for x in found[(5, 57)])
+
+
+def test_files_schema_and_the_excerpt_reproduces_the_unit(built):
+    result, out = built
+    saved = json.loads((out / "atlas.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert saved["format"] == "auralise-atlas" and saved["version"] == 1
+    assert set(saved) >= {"model", "options", "songs", "skipped", "features"}
+    for entry in saved["features"]:
+        assert set(entry["stats"]) == {"mean", "max", "active_fraction"}
+        for x in entry["excerpts"]:
+            for name in ("wav", "original_wav", "png"):
+                assert (out / x[name]).is_file()
+            assert x["start"] <= x["time"] <= x["end"] and x["end"] - x["start"] >= 2.9
+            assert x["excerpt_activation"] == pytest.approx(x["activation"], rel=1e-4, abs=1e-5)
+            wave, sr = sf.read(out / x["wav"])
+            assert sr == SR and np.all(np.isfinite(wave))
+    excerpts = sum(len(e["excerpts"]) for e in saved["features"])
+    assert (out / "index.html").read_text().count('class="excerpt"') == excerpts
+
+
+def test_shards_merged_equal_one_run(corpus, built, tmp_path):
+    folder, _ = corpus
+    result, _ = built
+    options = AtlasOptions(layers="2,5", features="22,52,57,60", top=9)
+    for i in (1, 2, 3):
+        atlas(MODEL, [folder], tmp_path / f"shard{i}", options=options, shard=f"{i}/3")
+    merged = merge([tmp_path / f"shard{i}" for i in (3, 1, 2)], tmp_path / "merged")
+    assert merged == result
+
+
+def test_kill_and_resume_equals_an_uninterrupted_run(corpus, built, tmp_path, monkeypatch):
+    folder, _ = corpus
+    result, _ = built
+    options = AtlasOptions(layers="2,5", features="22,52,57,60", top=9)
+    import auralise.listening.atlas_render as render_module
+
+    original, calls = render_module.render_occurrence, [0]
+
+    def dies(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 20:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(render_module, "render_occurrence", dies)
+    with pytest.raises(KeyboardInterrupt):
+        atlas(MODEL, [folder], tmp_path / "a", options=options)
+    monkeypatch.setattr(render_module, "render_occurrence", original)
+    scanned = []
+    monkeypatch.setattr(atlas_module, "scan_record", lambda *a, **k: scanned.append(a) or {})
+    resumed = atlas(MODEL, [folder], tmp_path / "a", options=options, resume=True)
+    assert not scanned, "finished songs are not scanned again"
+    assert resumed == result
+
+
+def test_ray_engine_gives_the_same_atlas(corpus, tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[ray]' runs this test")
+    folder, _ = corpus
+    songs = sorted(folder.glob("*.wav"))[:8]
+    options = AtlasOptions(layers="2", features="22", top=3)
+    local = atlas(MODEL, songs, tmp_path / "local", options=options)
+    ray_run = atlas(MODEL, songs, tmp_path / "ray", options=options, engine="ray", workers=2)
+    assert ray_run == local
+
+
+def test_unreadable_files_are_skipped_and_listed(corpus, tmp_path, capsys):
+    folder, _ = corpus
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF0000WAVEjunk")
+    listing = tmp_path / "songs.txt"
+    listing.write_text(f"{sorted(folder.glob('*.wav'))[0]}\n# a comment\nmissing.wav\n{bad}\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["atlas", MODEL, str(listing), "--out", str(tmp_path / "out"), "--layers", "1", "--features", "0",
+              "--top", "1", "--quiet"])  # fmt: skip
+    assert exc.value.code == 0
+    result = json.loads((tmp_path / "out" / "atlas.json").read_text())
+    assert len(result["songs"]) == 1
+    assert {s["path"].split("/")[-1] for s in result["skipped"]} == {"missing.wav", "broken.wav"}
+
+
+@pytest.mark.parametrize(
+    "args, phrase",
+    [
+        (["--shard", "4/3"], "--shard must be i/N"),
+        (["--top", "0"], "--top must be an integer"),
+        (["--features", "top:3"], "not an atlas selection"),
+        (["--engine", "spark"], "Invalid value for '--engine'"),
+    ],
+)
+def test_bad_options_are_one_line(corpus, tmp_path, capsys, args, phrase):
+    folder, _ = corpus
+    with pytest.raises(SystemExit) as exc:
+        main(["atlas", MODEL, str(folder), "--out", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1 and phrase in err, err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()

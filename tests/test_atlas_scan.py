@@ -1,0 +1,109 @@
+"""The atlas scan (groundwork of issue 12): per-song maxima, positions and sums against a brute-force forward pass
+with hooks, and the exact, order-free merge of atlas states."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from auralise.io.audio import load_audio
+from auralise.io.modelfile import load_model
+from auralise.studies.atlas_scan import AtlasState, merge_states, scan_song
+
+MODEL = "models/choi2016-synth.pt"
+LAYERS = (1, 3, 5)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    """Eight 6-s songs: the four demo songs cut in two, at the model's rate."""
+    songs = {}
+    for name in ("dance", "ballad", "hiphop", "mix"):
+        y, _ = load_audio(f"demo_audio/{name}.ogg", sr=11025)
+        songs[f"{name}-a"], songs[f"{name}-b"] = y[: 6 * 11025], y[6 * 11025 : 12 * 11025]
+    return songs
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model(MODEL)
+
+
+def brute_force(model, y):
+    """Per layer: the block tap of a plain forward pass (hooks on the choi2016 pools), per feature its maximum, the
+    earliest (time, then frequency) position of it, and its sum."""
+    fe, net = model.frontend, model.module
+    taps = {}
+    hooks = [net.features[4 * (n - 1) + 2].register_forward_hook(lambda m, i, o, n=n: taps.__setitem__(n, o))
+             for n in LAYERS]  # fmt: skip
+    with torch.no_grad():
+        net.features(fe.model_input(fe.stft(y), y=y))
+    for h in hooks:
+        h.remove()
+    out = {}
+    for n, t in taps.items():
+        per_time = t[0].permute(0, 2, 1).reshape(t.shape[1], -1)  # (C, T' * F'), time-major
+        index = torch.argmax(per_time, dim=1)  # the first maximum in time-major order
+        F = t.shape[2]
+        out[n] = (per_time.amax(dim=1).double().numpy(), torch.stack([index % F, index // F], 1).numpy(),
+                  per_time.double().sum(dim=1).numpy())  # fmt: skip
+    return out
+
+
+def test_song_scan_matches_a_brute_force_forward_pass(model, corpus):
+    for key, y in list(corpus.items())[:3]:
+        state = scan_song(model, y, layers=LAYERS, song=key)
+        reference = brute_force(model, y)
+        for n in LAYERS:
+            mx, pos, total = reference[n]
+            C = len(mx)
+            got = [state.features[(n, f)] for f in range(C)]
+            np.testing.assert_array_equal([g.maximum for g in got], mx)
+            np.testing.assert_array_equal([g.occurrences[0].position for g in got], pos)  # (F', T')
+            np.testing.assert_allclose([g.activation_sum for g in got], total, rtol=1e-5)
+            assert all(g.occurrences[0].song == key for g in got)
+
+
+def test_merged_top_k_equals_a_brute_force_ranking_and_ignores_order(model, corpus):
+    states = {key: scan_song(model, y, layers=LAYERS, song=key, top=3) for key, y in corpus.items()}
+    merged = merge_states(states.values(), top=3)
+    shuffled = list(states.values())
+    random.Random(0).shuffle(shuffled)
+    shard_a, shard_b = merge_states(shuffled[:3], top=3), merge_states(shuffled[3:], top=3)
+    assert merge_states([shard_b, shard_a], top=3).to_json() == merged.to_json()
+    assert AtlasState.from_json(json.loads(json.dumps(merged.to_json()))).to_json() == merged.to_json()
+    for (n, f), ft in merged.features.items():
+        ranked = sorted((-states[k].features[(n, f)].maximum, k) for k in states)[:3]  # ties: song key
+        assert [(-o.activation, o.song) for o in ft.occurrences] == ranked
+        stats = ft.stats()
+        songs_max = [states[k].features[(n, f)].maximum for k in states]
+        assert stats["max"] == max(songs_max)
+        assert stats["active_fraction"] == sum(m > 0 for m in songs_max) / len(songs_max)
+    with pytest.raises(ValueError, match="in both atlas states"):
+        merged.add(states["dance-a"])
+
+
+def test_several_occurrences_per_song_are_a_receptive_field_apart(model, corpus):
+    """--per-song 3: a brute-force greedy suppression over the whole tap map's time profile gives the same units."""
+    y = corpus["dance-a"]
+    state = scan_song(model, y, layers=(3,), song="dance-a", per_song=3)
+    fe, net = model.frontend, model.module
+    taps = {}
+    hook = net.features[4 * 2 + 2].register_forward_hook(lambda m, i, o: taps.__setitem__(3, o))
+    with torch.no_grad():
+        net.features(fe.model_input(fe.stft(y), y=y))
+    hook.remove()
+    profile = taps[3][0].amax(dim=1).double().numpy()  # (C, T')
+    radius = -(-22 // 8)  # layer 3 of choi2016 (block tap): a unit sees 22 frames, units are 8 frames apart
+    for f in range(profile.shape[0]):
+        chosen = []
+        for t in sorted(range(profile.shape[1]), key=lambda t: (-profile[f, t], t)):
+            if len(chosen) < 3 and all(abs(t - c) >= radius for c in chosen):
+                chosen.append(t)
+        got = [o.unit for o in state.features[(3, f)].occurrences]
+        assert got == chosen, f
+        assert [o.activation for o in state.features[(3, f)].occurrences] == [profile[f, t] for t in chosen]
