@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -80,7 +79,8 @@ def whole_atlas(paths, out: Path) -> dict:
     run = subprocess.run([sys.executable, "-c", code, MODEL, str(out), *map(str, paths)], capture_output=True,
                          text=True, check=True)  # fmt: skip
     result = json.loads(run.stdout.splitlines()[-1])
-    stages = {line.split()[0]: float(line.split()[3]) for line in run.stderr.splitlines() if line[:4] in ("scan", "rend")}
+    lines = [line.split() for line in run.stderr.splitlines() if line[:4] in ("scan", "rend")]
+    stages = {parts[0]: float(parts[3]) for parts in lines}
     result["scan_seconds"] = stages.get("scan", 0.0)
     result["render_seconds"] = result["seconds"] - result["scan_seconds"]
     return result
@@ -96,7 +96,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths = make_corpus(Path(tmp), args.minutes, args.song_seconds)
         audio = len(paths) * args.song_seconds
-        print(f"corpus: {len(paths)} songs x {args.song_seconds:g} s = {audio / 60:.1f} min (Choi demo model, 5 layers)")
+        print(f"corpus: {len(paths)} songs x {args.song_seconds:g} s = {audio / 60:.1f} min (Choi demo model)")
         rate, seconds = scan_rate(paths)
         rank = rank_loop_rate(paths[: max(1, len(paths) // 4)])
         print(f"scan (local, 1 process): {rate:.0f} x real time ({seconds:.1f} s); rank loop {rank:.0f} x real time; "
@@ -108,11 +108,11 @@ def main() -> None:
                   f"Ray local {ray_rate:.0f} x ({ray_seconds:.1f} s, start-up included); local / Ray wall time "
                   f"{pool_seconds / ray_seconds:.2f}")  # fmt: skip
         whole = whole_atlas(paths, Path(tmp) / "atlas")
-        print(f"whole atlas (320 features, top 9): {whole['seconds']:.0f} s wall, peak RSS "
-              f"{whole['peak'] / 2**20:.0f} MiB; {whole['excerpts']} excerpts rendered in {whole['render_seconds']:.0f} s "
-              f"= {1000 * whole['render_seconds'] / max(1, whole['excerpts']):.0f} ms per excerpt; projected for 1 h of "
-              f"audio: {whole['scan_seconds'] * 60 / (audio / 60) + whole['render_seconds']:.0f} s")  # fmt: skip
-    print(f"(this process's peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+        per_excerpt = 1000 * whole["render_seconds"] / max(1, whole["excerpts"])
+        hour = whole["scan_seconds"] * 60 / (audio / 60) + whole["render_seconds"]
+        print(f"whole atlas (320 features, top 9): {whole['seconds']:.0f} s wall, peak RSS {whole['peak'] / 2**20:.0f} "
+              f"MiB; {whole['excerpts']} excerpts rendered in {whole['render_seconds']:.0f} s = {per_excerpt:.0f} ms "
+              f"per excerpt; projected for 1 h of audio: {hour:.0f} s")  # fmt: skip
 
 
 if __name__ == "__main__":

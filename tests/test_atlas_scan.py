@@ -107,3 +107,15 @@ def test_several_occurrences_per_song_are_a_receptive_field_apart(model, corpus)
         got = [o.unit for o in state.features[(3, f)].occurrences]
         assert got == chosen, f
         assert [o.activation for o in state.features[(3, f)].occurrences] == [profile[f, t] for t in chosen]
+
+
+def test_tied_songs_are_ordered_by_their_key_in_any_merge_order(model, corpus):
+    """Three copies of one song tie exactly on every feature: the top 3 are the copies in key order, whatever the
+    order of the merges."""
+    y = corpus["hiphop-a"]
+    states = [scan_song(model, y, layers=(1,), song=key, top=3) for key in ("c-song", "a-song", "b-song")]
+    for order in ((0, 1, 2), (2, 0, 1), (1, 2, 0)):
+        merged = merge_states([states[i] for i in order], top=3)
+        for ft in merged.features.values():
+            assert [o.song for o in ft.occurrences] == ["a-song", "b-song", "c-song"]
+            assert len({o.activation for o in ft.occurrences}) == 1

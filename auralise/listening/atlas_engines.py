@@ -99,17 +99,22 @@ def _ray_scan(model, todo, layers, options, *, workers: int, address: str | None
         import ray.data
     except ImportError as exc:
         raise BadParameterError(f"--engine ray needs Ray, which is not installed; {RAY_HINT}") from exc
+    import logging
+
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)  # fmt: skip
+                 log_to_driver=False, logging_level=logging.ERROR)  # fmt: skip
+    for name in ("ray", "ray.data"):  # the library is silent: progress goes through the callback
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
         ds = ray.data.from_items([{"key": k, "path": p} for k, p in todo])
         kwargs = {"model_path": str(model.meta["path"]), "trust": model.meta.get("format") == "pickled-module",
                   "layers": list(layers), "options": asdict(options)}  # fmt: skip
-        rows = ds.map_batches(_RayScanner, fn_constructor_kwargs=kwargs, batch_size=1, concurrency=workers,
+        pool = ray.data.ActorPoolStrategy(size=workers)
+        rows = ds.map_batches(_RayScanner, fn_constructor_kwargs=kwargs, batch_size=1, compute=pool,
                               batch_format="numpy").iter_rows()  # fmt: skip
         for row in rows:
             yield str(row["key"]), json.loads(row["record"])

@@ -18,6 +18,7 @@ from auralise.choices import PAGE_NAME
 from auralise.listening.page import TOOLBAR, asset_text, esc, json_script, num, page_data, url_of
 
 _STYLE = """
+.atlas-layer { padding: 0 1rem; }
 .atlas-layer h2 { margin: 1.2em 0 .4em; }
 .features { display: grid; grid-template-columns: 1fr; gap: .8em; }
 .feature.card { padding: .6em; }
@@ -79,7 +80,7 @@ def render_atlas_page(atlas: Mapping[str, Any]) -> str:
     sections = []
     for layer, entries in sorted(by_layer.items()):
         n = esc(layer)
-        sections.append(f'<section class="song atlas-layer" id="layer{n}" data-song="layer {n}">')
+        sections.append(f'<section class="atlas-layer" id="layer{n}" data-layer="{n}">')
         sections.append(f"<h2>Layer {esc(layer)}</h2>")
         sections.append('<div class="features">' + "\n".join(_feature(e) for e in entries) + "</div></section>")
     songs, skipped = atlas.get("songs") or [], atlas.get("skipped") or []
@@ -88,6 +89,8 @@ def render_atlas_page(atlas: Mapping[str, Any]) -> str:
         f'<div class="meta">{len(songs)} songs · {len(skipped)} skipped · top '
         f"{esc((atlas.get('options') or {}).get('top'))} per feature · model sha256 "
         f"{esc(str(model.get('sha256') or '')[:12])}</div>",
+        '<div class="meta">each excerpt: the song around the unit, the feature seeded at that unit, then two players: '
+        "the auralised excerpt and the original</div>",
     ]
     if skipped:
         head.append('<details class="meta"><summary>skipped files</summary><ul>'
