@@ -196,3 +196,22 @@ def test_bad_options_are_one_line(corpus, tmp_path, capsys, args, phrase):
     err = capsys.readouterr().err
     assert exc.value.code == 2 and len(err.strip().splitlines()) == 1 and phrase in err, err
     assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+def test_worker_processes_and_metadata(corpus, tmp_path):
+    """--workers 2 (two scan processes) gives the one-process atlas; --metadata counts each feature's excerpts'
+    tags (the style here), relative paths in the CSV resolved against the CSV's folder."""
+    folder, _ = corpus
+    songs = sorted(folder.glob("*.wav"))[:6]
+    options = AtlasOptions(layers="2", features="22", top=4)
+    one = atlas(MODEL, songs, tmp_path / "one", options=options)
+    csv = folder / "tags.csv"
+    csv.write_text("path,tags\n" + "".join(f"{p.name},{p.stem.rstrip('0123456789')};synth\n" for p in songs))
+    two = atlas(MODEL, songs, tmp_path / "two", options=options, workers=2, metadata=csv)
+    assert {k: v for k, v in two.items() if k != "features"} == {k: v for k, v in one.items() if k != "features"}
+    (entry,) = two["features"]
+    tags = entry.pop("tags")
+    assert two["features"] == one["features"]
+    styles = [x["song"].split("-")[0].rstrip("0123456789") for x in entry["excerpts"]]
+    assert tags["synth"] == len(entry["excerpts"]) == 4
+    assert sum(v for k, v in tags.items() if k != "synth") == 4 and set(tags) - {"synth"} == set(styles)
