@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,52 @@ def musicnn_variables(kind: str) -> dict[str, tuple[int, ...]]:
     for i, n in enumerate(MUSICNN_BN_SIZES[kind]):
         out.update({f"{bn_name(i)}/{v}": (n,) for v in BN_VARIABLES})
     return out
+
+
+# ---------------------------------------------------------------- pages in headless Chromium
+
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
+]
+
+
+def chromium_path() -> str:
+    """The system Chromium (skip the test without one)."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("Chromium not found: apt-get install chromium (Debian) to run the page browser tests")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """The system Chromium, headless, driven by Playwright (which never downloads a browser here)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install -e '.[test]'")
+    executable = chromium_path()
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, headless=True, args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@contextlib.contextmanager
+def open_page(browser, path: Path, *, width: int = 1400):
+    """A fresh context (empty localStorage) with the page at ``path`` open; fails on any console or page error."""
+    context = browser.new_context(viewport={"width": width, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    page.goto(path.as_uri())
+    yield page
+    assert errors == []
+    context.close()

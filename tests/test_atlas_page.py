@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from test_page import _WAIT_FOR_MEDIA, LAUNCH_ARGS, _chromium
+from conftest import open_page
+from test_page import _WAIT_FOR_MEDIA
 
 from auralise.listening.atlas import AtlasOptions, atlas
 from auralise.listening.page import NOTES_FORMAT, NOTES_VERSION
@@ -22,29 +23,11 @@ def built(tmp_path_factory):
     return atlas(MODEL, songs, out, options=AtlasOptions(layers="2", features="22,52,60", top=3)), out
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install -e '.[test]'")
-    executable = _chromium()
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=executable, headless=True, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser, built):
     _, out = built
-    context = browser.new_context(viewport={"width": 1300, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    page.goto((out / "index.html").as_uri())
-    yield page
-    assert errors == []
-    context.close()
+    with open_page(browser, out / "index.html", width=1300) as page:
+        yield page
 
 
 def test_atlas_page_loads_lazily_then_every_picture_and_player(page, built, tmp_path):

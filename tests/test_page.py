@@ -9,13 +9,13 @@ They skip when Chromium or the ``playwright`` package is missing.
 from __future__ import annotations
 
 import json
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 import pytest
+from conftest import open_page
 
 from auralise.listening.page import NOTES_FORMAT, NOTES_VERSION, render_page, write_page
 
@@ -26,14 +26,6 @@ SONGS = ("dance", "café mix #1 & 'b'?")
 # (layer, features); feature 12 of layer 1 is silent on the first song; 3-38 has a full figure.
 LAYERS = {1: (0, 5, 12), 3: (2, 7, 38)}
 HOSTILE = '</script><script>window.pwned = 1</script><img src=x onerror="window.pwned = 2">'
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-    "--autoplay-policy=no-user-gesture-required",
-    "--mute-audio",
-]
 
 
 def _png(path: Path, seed: int, size: tuple[int, int] = (160, 64)) -> None:
@@ -258,40 +250,13 @@ def test_page_inlines_the_packaged_css_and_js():
 # ---------------------------------------------------------------- in headless Chromium
 
 
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.skip("Chromium not found: apt-get install chromium (Debian) to run the listening-page browser tests")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """The system Chromium, headless, driven by Playwright (which never downloads a browser here)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed: pip install -e '.[test]'")
-    executable = _chromium()
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=executable, headless=True, args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser, export):
     """A fresh context (empty localStorage) with the export's page open; fails the test on any JS error."""
     root, _ = export
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    page.goto((root / "index.html").as_uri())
-    yield page
-    assert errors == []
-    assert page.evaluate("window.pwned") is None
-    context.close()
+    with open_page(browser, root / "index.html") as page:
+        yield page
+        assert page.evaluate("window.pwned") is None
 
 
 _WAIT_FOR_MEDIA = """

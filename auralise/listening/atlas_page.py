@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from auralise.choices import PAGE_NAME
-from auralise.listening.page import TOOLBAR, asset_text, esc, json_script, num, page_data, url_of
+from auralise.listening.page import esc, html_document, num, page_data, url_of
 
 _STYLE = """
 .atlas-layer { padding: 0 1rem; }
@@ -97,32 +97,8 @@ def render_atlas_page(atlas: Mapping[str, Any]) -> str:
                     + "".join(f"<li>{esc(s['path'])}: {esc(s['reason'])}</li>" for s in skipped)
                     + "</ul></details>")  # fmt: skip
     data = page_data({"name": name, "sha256": model.get("sha256")})
-    return "\n".join(
-        [
-            "<!DOCTYPE html>",
-            '<html lang="en">',
-            "<head>",
-            '<meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            '<link rel="icon" href="data:,">',
-            f"<title>{esc(name)} — auralise feature atlas</title>",
-            f"<style>\n{asset_text('page.css')}{_STYLE}</style>",
-            "</head>",
-            "<body>",
-            '<header class="top">',
-            *head,
-            "</header>",
-            TOOLBAR,
-            "<main>",
-            *(sections or ['<p class="meta">This atlas has no features.</p>']),
-            "</main>",
-            json_script(data, "auralise-data"),
-            f"<script>\n{asset_text('page.js')}</script>",
-            "</body>",
-            "</html>",
-            "",
-        ]
-    )
+    sections = sections or ['<p class="meta">This atlas has no features.</p>']
+    return html_document(f"{name} — auralise feature atlas", head, sections, data, style=_STYLE)
 
 
 def write_atlas_page(atlas: Mapping[str, Any], out_dir: str | os.PathLike) -> Path:

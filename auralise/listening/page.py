@@ -348,6 +348,13 @@ def render_page(manifest: Mapping[str, Any]) -> str:
     sections = [_song(song, slug, layers) for song, slug in zip(songs, slugs, strict=True)]
     if not sections:
         sections = ['<p class="meta">This listening set has no songs.</p>']
+    title = f"{_model_name(model)} — auralise listening set"
+    return html_document(title, _header(manifest, songs, slugs), sections, page_data(model))
+
+
+def html_document(title: str, header: list[str], sections: list[str], data: dict, *, style: str = "") -> str:
+    """A self-contained page: the listening page's CSS (plus ``style``) and script inline, ``header`` lines in the
+    top bar, the toolbar, ``sections`` in ``<main>``, ``data`` for the script (:func:`page_data`)."""
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -357,18 +364,18 @@ def render_page(manifest: Mapping[str, Any]) -> str:
             '<meta name="viewport" content="width=device-width, initial-scale=1">',
             '<meta name="generator" content="auralise">',
             '<link rel="icon" href="data:,">',
-            f"<title>{esc(_model_name(model))} — auralise listening set</title>",
-            f"<style>\n{asset_text('page.css')}</style>",
+            f"<title>{esc(title)}</title>",
+            f"<style>\n{asset_text('page.css')}{style}</style>",
             "</head>",
             "<body>",
             '<header class="top">',
-            *_header(manifest, songs, slugs),
+            *header,
             "</header>",
             TOOLBAR,
             "<main>",
             *sections,
             "</main>",
-            json_script(page_data(model), "auralise-data"),
+            json_script(data, "auralise-data"),
             f"<script>\n{asset_text('page.js')}</script>",
             "</body>",
             "</html>",
