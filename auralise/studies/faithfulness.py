@@ -138,7 +138,9 @@ def evaluate_layer(
         [band_spectrum(w, sr) if not silent[k] else np.full(N_BANDS, np.nan) for k, w in enumerate(waves)]
     )
     song_spectrum = band_spectrum(song.y, sr)
-    pairwise = np.sqrt(np.nanmean((spectra[:, None, :] - spectra[None, :, :]) ** 2, axis=2)) if K else np.zeros((0, 0))
+    with np.errstate(invalid="ignore"):  # silent features' rows are all NaN and stay NaN
+        squared = (spectra[:, None, :] - spectra[None, :, :]) ** 2
+        pairwise = np.sqrt(np.mean(squared, axis=2)) if K else np.zeros((0, 0))
     pairwise[silent, :] = np.nan
     pairwise[:, silent] = np.nan
     to_song = np.array(
