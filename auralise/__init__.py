@@ -2,9 +2,10 @@
 
 Public API (``dir(auralise)`` lists it): :func:`load_model`, :func:`save_model`, :class:`LoadedModel`,
 :func:`load_audio`, :class:`Frontend`, :func:`deconvolve`, :func:`project_features`, :func:`resynthesise`,
-:class:`Session` and :class:`RenderOptions`, :func:`auralise_file`, :func:`export`, :class:`AuraliseError`, and the
-sub-packages that follow the pipeline (``frontends``, ``engine``, ``io``, ``nets``, ``importers``, ``render``,
-``listening``, ``figures``, ``studies``, ``demo``; see ``docs/architecture.md``).
+:class:`Session` and :class:`RenderOptions`, :func:`auralise_file` / :func:`auralise_files`, :func:`export`,
+:class:`AuraliseError`, and the sub-packages that follow the pipeline (``frontends``, ``engine``, ``io``,
+``nets``, ``importers``, ``render``, ``listening``, ``figures``, ``studies``, ``demo``; see
+``docs/architecture.md``).
 
 Heavy modules (torch, librosa, matplotlib) load on first use, so ``import auralise`` and ``auralise --help`` are
 instant.
@@ -34,6 +35,7 @@ _EXPORTS = {
     "Session": "session",
     "RenderOptions": "session",
     "auralise_file": "listening.single",
+    "auralise_files": "listening.single",
     "export": "listening.export",
     "AuraliseError": "errors",
 }

@@ -30,6 +30,7 @@ __all__ = [
     "FIGURE_FORMATS",
     "FIGURE_SUFFIXES",
     "FIGURE_WIDTHS",
+    "FREQ_AXES",
     "TABLE_FORMATS",
     "FILTER_CHANNELS",
     "DEVICES",
@@ -39,9 +40,13 @@ __all__ = [
     "SELECT_HELP",
     "RESYNTH_HELP",
     "NORMALIZE_HELP",
+    "PHASE_HELP",
     "DEVICE_HELP",
     "WIDTH_HELP",
     "FIGURE_OUT_HELP",
+    "FREQ_AXIS_HELP",
+    "QUICK_ATTRIBUTES",
+    "QUICK_HELP",
 ]
 
 # ---------------------------------------------------------------------------------------------------- projection
@@ -60,6 +65,7 @@ PHASES = ("original", "griffinlim")  # the song's own phase, or a Griffin-Lim es
 NORMALISATIONS = ("peak", "none")  # each WAV peaks at 0.99, or levels stay comparable across features
 
 RESYNTH_HELP = "Use the projection as a mask on the song's STFT, or as the magnitude itself."
+PHASE_HELP = "original: the song's own STFT phase; griffinlim: a phase estimated from the magnitude (Griffin-Lim)."
 NORMALIZE_HELP = "peak: each WAV peaks at 0.99; none: keep levels comparable across features (float WAV)."
 
 # ---------------------------------------------------------------------------------------------------- front-ends
@@ -80,9 +86,21 @@ FIGURE_SUFFIXES = tuple(f".{fmt}" for fmt in FIGURE_FORMATS)
 FIGURE_WIDTHS = MappingProxyType({"single": 3.5, "double": 7.16})
 TABLE_FORMATS = ("md", "latex", "csv")  # the receptive-field table: Markdown, LaTeX booktabs, CSV
 FILTER_CHANNELS = ("strongest", "all")  # which input channel(s) of a kernel the filters figure draws
+FREQ_AXES = ("auto", "linear", "log", "mel")  # a grid's frequency axis; auto: the front-end's own (FREQ_AXIS_HELP)
 
 WIDTH_HELP = f"{' or '.join(FIGURE_WIDTHS)} column, or inches."
 FIGURE_OUT_HELP = f"FILE.{', .'.join(FIGURE_FORMATS[:-1])} or .{FIGURE_FORMATS[-1]}."
+FREQ_AXIS_HELP = "Frequency axis; auto: the front-end's own (linear for STFT, mel for mel, log for CQT)."
+# figure attributes --quick: the smallest design with two values of every attribute, 2 x 2 x 2 = 8 model signals
+# (of the default 6 instruments x 8 chord types x 4 keys = 192), so that it runs in about a minute on 2 CPU cores
+# (on the demo model: 24 s on idle cores, 70-82 s on busy ones; the full design 7 min, 17-22 min busy)
+QUICK_ATTRIBUTES = MappingProxyType({"instruments": ("sine", "piano"), "chords": ("major", "minor"),
+                                     "keys": ("Bb2", "G4")})  # fmt: skip
+QUICK_HELP = (
+    "A quick look (0.5-1.5 min on 2 CPU cores instead of 7-25): 8 of the 192 model signals, "
+    + "; ".join(f"{name} {', '.join(values)}" for name, values in QUICK_ATTRIBUTES.items())
+    + " (every other setting as without --quick)."
+)
 
 # ---------------------------------------------------------------------------------------------------- running
 

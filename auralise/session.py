@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from auralise.choices import LAYOUT_AXES, METHODS, NORMALISATIONS, PHASES, RESYNTH_MODES, TAPS
-from auralise.errors import BadAudioError, BadModelError, BadParameterError, check_choice
+from auralise.errors import BadModelError, BadParameterError, check_choice
 
 if TYPE_CHECKING:
     import torch
@@ -320,8 +320,17 @@ class Session:
 
     # -- songs -----------------------------------------------------------------------------------------------------
 
-    def song(self, path: str | os.PathLike, *, min_samples: int = 1, allow_silent: bool = False) -> Song:
-        """Decode ``path`` once, mono at the model's rate (:func:`auralise.io.audio.load_audio`).
+    def song(
+        self,
+        path: str | os.PathLike,
+        *,
+        min_samples: int = 1,
+        allow_silent: bool = False,
+        offset: float = 0.0,
+        duration: float | None = None,
+    ) -> Song:
+        """Decode ``path`` (or ``duration`` seconds of it from ``offset``) once, mono at the model's rate
+        (:func:`auralise.io.audio.load_audio`).
 
         Parameters
         ----------
@@ -331,6 +340,9 @@ class Session:
             Shorter audio is a :class:`~auralise.errors.BadAudioError` (see :meth:`min_samples`).
         allow_silent : bool
             Accept all-zero audio (a tagger may be asked about silence).
+        offset, duration : float
+            The part of the file to read, in seconds (librosa's names): from ``offset`` (default the start) for
+            ``duration`` (default to the end); ``song.info.offset`` records where it starts.
 
         Returns
         -------
@@ -339,7 +351,8 @@ class Session:
         """
         from auralise.io.audio import load_audio
 
-        y, info = load_audio(path, sr=self.frontend.sr, min_samples=min_samples, allow_silent=allow_silent)
+        y, info = load_audio(path, sr=self.frontend.sr, min_samples=min_samples, allow_silent=allow_silent,
+                             offset=offset, duration=duration)  # fmt: skip
         return Song(path, y, info, self.frontend, self.device)
 
     # -- projection and resynthesis --------------------------------------------------------------------------------
@@ -430,23 +443,41 @@ class Session:
             stats = projector.statistics()
         return {lay.number: _ranked(lay, stats[lay.number]) for lay in lays}
 
-    def tag(self, song: Song, *, batch: int = 16) -> TagResult:
-        """The model's tag or class probabilities on non-overlapping patches of the song.
+    def tag(
+        self, song: Song, *, batch: int = 16, length: float | None = None, overlap: float | None = None
+    ) -> TagResult:
+        """The model's tag or class probabilities on patches of the song, cut as musicnn's tagger cuts them.
 
-        Patches have the model's patch length (``frontend.patch_seconds``, 4 s when it names none), one after
-        another, the remainder dropped. Probabilities are the sigmoid of the outputs for multi-label taggers
-        (checkpoint provenance ``output_activation: sigmoid``), the softmax otherwise.
+        Patches are ``length`` seconds long (default the model's own, ``frontend.patch_seconds``, 4 s when it names
+        none), converted to model-input frames as the front-end converts any duration (``frontend.frames_for``: 3 s
+        of a centred STFT at hop 256, 16 kHz is 188 frames; musicnn's ``input_length=3`` is 187, the patch length
+        of its checkpoints, the default here). A patch starts every ``length - overlap`` seconds (``overlap``
+        rounded to whole frames; default 0: one after another), the remainder dropped. Probabilities are the
+        sigmoid of the outputs for multi-label taggers (checkpoint provenance ``output_activation: sigmoid``), the
+        softmax otherwise. ``starts`` are in seconds of the file (a song read from ``--offset`` adds it).
+
+        Raises
+        ------
+        BadParameterError
+            ``length`` or ``overlap`` not a number, ``overlap`` negative or not shorter than ``length`` by a frame,
+            ``length`` longer than the song, or shorter (or longer) than the model can take: its forward pass fails
+            on such a patch (the message names the shortest or longest length it takes).
+        BadAudioError
+            The song is shorter than the model's own patch length (``length`` not given).
         """
+        from auralise.engine.patches import check_patch_length, cut_patches, patch_grid
+
         fe = self.frontend
         seconds = fe.patch_seconds or DEFAULT_TAG_SECONDS
-        frames = fe.frames_for(seconds)
         S = song.S
         axis = LAYOUT_AXES[fe.layout][0]
-        count = S.shape[axis] // frames
-        if count == 0:
-            raise BadAudioError(f"{song.path} is {song.n_samples / fe.sr:.2f} s long; the model tags patches of "
-                                f"{seconds:g} s: give a longer file")  # fmt: skip
-        patches = S.narrow(axis, 0, count * frames).unflatten(axis, (count, frames)).movedim(axis, 0).squeeze(1)
+        frames, step, hop = patch_grid(fe, seconds if length is None else length, overlap, S.shape[axis],
+                                       name=str(song.path), given=length is not None,
+                                       seconds=song.n_samples / fe.sr)  # fmt: skip
+        if length is not None:  # another length than the model's own: the model must be able to take it
+            check_patch_length(self.module, S, axis, length, fe.frames_for(seconds), fe, self.device)
+        patches = cut_patches(S, axis, frames, step)
+        count = len(patches)
         activation = str((self.loaded.meta.get("provenance") or {}).get("output_activation", "softmax"))
         probabilities = _probabilities(self.module, patches, activation, batch, self.device)
         labels = self.loaded.labels
@@ -456,8 +487,8 @@ class Session:
                 "re-save the model with one label per output"
             )
         labels = list(labels or [f"class {i}" for i in range(probabilities.shape[1])])
-        starts = np.arange(count) * frames * fe.hop_length / fe.sr
-        return TagResult(labels, starts, probabilities, seconds, activation)
+        starts = np.arange(count) * step * hop / fe.sr + float(getattr(song.info, "offset", 0.0) or 0.0)
+        return TagResult(labels, starts, probabilities, seconds if length is None else float(length), activation)
 
 
 def _ranked(lay: Layer, stats: FeatureStats) -> list[FeatureRank]:

@@ -116,9 +116,9 @@ def test_formats(capsys, tmp_path, choi_model, music_files, music, fmt):
     audio = music_files[fmt]
     out_dir = tmp_path / "out"
     out, err = run_ok(capsys, choi_model, audio, "--layer", 2, "--feature", 3, "--out", out_dir)
-    wav, png = out_dir / "layer2_feature3.wav", out_dir / "layer2_feature3.png"
-    assert wrote(out) == [str(wav), str(png)]
-    assert listing(out_dir) == [png.name, wav.name]
+    wav, png, record = (out_dir / f"layer2_feature3.{ext}" for ext in ("wav", "png", "json"))
+    assert wrote(out) == [str(wav), str(png), str(record)]
+    assert listing(out_dir) == [record.name, png.name, wav.name]
     assert "note:" not in err  # mono at the model's rate: nothing to downmix or resample
     expected = len(load_audio(audio, sr=SR)[0])
     if fmt in ("wav", "flac"):
@@ -135,7 +135,7 @@ def test_stereo_44k_downmixed_and_resampled(capsys, tmp_path, choi_model, music_
     out, err = run_ok(capsys, choi_model, audio, "--layer", 1, "--feature", 0, "--out", out_dir, "--no-plot")
     assert "note: downmixed 2 channels to mono" in err
     assert "note: resampled 44100 Hz -> 11025 Hz" in err
-    assert listing(out_dir) == ["layer1_feature0.wav"]
+    assert listing(out_dir) == ["layer1_feature0.json", "layer1_feature0.wav"]
     n = len(load_audio(audio, sr=SR)[0])
     assert n == round(4.0 * SR)
     check_wav(out_dir / "layer1_feature0.wav", n)
@@ -160,7 +160,7 @@ def test_unusual_sample_rates(capsys, tmp_path, choi_model, rate):
     out_dir = tmp_path / "out"
     _, err = run_ok(capsys, choi_model, audio, "--layer", 2, "--feature", 1, "--out", out_dir, "--no-plot")
     assert f"note: resampled {rate} Hz -> {SR} Hz" in err
-    assert listing(out_dir) == ["layer2_feature1.wav"]
+    assert listing(out_dir) == ["layer2_feature1.json", "layer2_feature1.wav"]
     check_wav(out_dir / "layer2_feature1.wav", round(3.0 * SR))
 
 
@@ -168,7 +168,7 @@ def test_several_features(capsys, tmp_path, choi_model, music_files, music):
     out_dir = tmp_path / "out"
     args = ["--layer", 3, "--feature", 0, "--feature", 7, "-f", 4, "--feature", 0, "--out", out_dir]
     out, _ = run_ok(capsys, choi_model, music_files["wav"], *args)
-    names = [f"layer3_feature{f}.{ext}" for f in (0, 7, 4) for ext in ("wav", "png")]
+    names = [f"layer3_feature{f}.{ext}" for f in (0, 7, 4) for ext in ("wav", "png", "json")]
     assert wrote(out) == [str(out_dir / n) for n in names]  # in the order given, the repeated 0 once
     assert listing(out_dir) == sorted(names)
     waves = [check_wav(out_dir / f"layer3_feature{f}.wav", len(music)) for f in (0, 7, 4)]
@@ -180,7 +180,7 @@ def test_several_features(capsys, tmp_path, choi_model, music_files, music):
 def test_layer_by_module_path(capsys, tmp_path, choi_model, music_files, music):
     out_dir = tmp_path / "out"
     out, _ = run_ok(capsys, choi_model, music_files["wav"], "--layer", "features.4", "--feature", 2, "--out", out_dir)
-    assert listing(out_dir) == ["layer2_feature2.png", "layer2_feature2.wav"]  # named by number, not path
+    assert listing(out_dir) == ["layer2_feature2.json", "layer2_feature2.png", "layer2_feature2.wav"]  # by number
     by_path = check_wav(out_dir / "layer2_feature2.wav", len(music))
     out_num = tmp_path / "bynumber"
     run_ok(capsys, choi_model, music_files["wav"], "--layer", 2, "--feature", 2, "--out", out_num, "--no-plot")
@@ -204,11 +204,16 @@ def test_layer_by_module_path(capsys, tmp_path, choi_model, music_files, music):
 )
 def test_options(capsys, tmp_path, choi_model, music_files, music, options):
     out_dir = tmp_path / "out"
+    from auralise.io.naming import output_name
+
     args = [choi_model, music_files["wav"], "--layer", 2, "--feature", 6, "--out", out_dir, "--no-plot", *options]
     out, _ = run_ok(capsys, *args)
-    assert wrote(out) == [str(out_dir / "layer2_feature6.wav")]
-    assert listing(out_dir) == ["layer2_feature6.wav"]
-    check_wav(out_dir / "layer2_feature6.wav", len(music))
+    given = dict(zip(options[::2], options[1::2]))  # options other than the defaults are named in the files
+    wav, record = (output_name(2, 6, ext, {k.lstrip("-"): v for k, v in given.items()}) for ext in ("wav", "json"))
+    assert wav != "layer2_feature6.wav"
+    assert wrote(out) == [str(out_dir / wav), str(out_dir / record)]
+    assert listing(out_dir) == sorted([wav, record])
+    check_wav(out_dir / wav, len(music))
 
 
 def test_options_change_the_result(capsys, tmp_path, choi_model, music_files):
@@ -217,7 +222,8 @@ def test_options_change_the_result(capsys, tmp_path, choi_model, music_files):
 
     def wave(name: str, *extra: str) -> np.ndarray:
         run_ok(capsys, choi_model, music_files["wav"], *base, "--out", tmp_path / name, *extra)
-        return sf.read(tmp_path / name / "layer3_feature1.wav", dtype="float64")[0]
+        (wav,) = (tmp_path / name).glob("layer3_feature1*.wav")  # named with the options
+        return sf.read(wav, dtype="float64")[0]
 
     default = wave("default")
     for name, extra in {
@@ -233,8 +239,8 @@ def test_normalize_none_writes_float(capsys, tmp_path, choi_model, music_files, 
     out_dir = tmp_path / "out"
     args = ["--layer", 1, "--feature", 0, "-f", 1, "--out", out_dir, "--no-plot", "--normalize", "none"]
     run_ok(capsys, choi_model, music_files["wav"], *args)
-    a = check_wav(out_dir / "layer1_feature0.wav", len(music), normalize="none")
-    b = check_wav(out_dir / "layer1_feature1.wav", len(music), normalize="none")
+    a = check_wav(out_dir / "layer1_feature0_nonorm.wav", len(music), normalize="none")
+    b = check_wav(out_dir / "layer1_feature1_nonorm.wav", len(music), normalize="none")
     # levels are kept, not each pushed to 0.99: a mask never makes the song louder than it is
     assert max(np.abs(a).max(), np.abs(b).max()) < np.abs(music).max() * 1.5
     assert abs(np.abs(a).max() - 0.99) > 1e-3 or abs(np.abs(b).max() - 0.99) > 1e-3
@@ -243,22 +249,22 @@ def test_normalize_none_writes_float(capsys, tmp_path, choi_model, music_files, 
 def test_no_plot_writes_only_wavs(capsys, tmp_path, choi_model, music_files):
     out_dir = tmp_path / "out"
     out, _ = run_ok(capsys, choi_model, music_files["flac"], "-l", 4, "-f", 0, "-f", 1, "--out", out_dir, "--no-plot")
-    assert listing(out_dir) == ["layer4_feature0.wav", "layer4_feature1.wav"]
-    assert len(wrote(out)) == 2
+    assert listing(out_dir) == [f"layer4_feature{f}.{e}" for f in (0, 1) for e in ("json", "wav")]
+    assert len(wrote(out)) == 4
 
 
 def test_default_output_folder(capsys, tmp_path, monkeypatch, choi_model, music_files):
     monkeypatch.chdir(tmp_path)
     out, _ = run_ok(capsys, choi_model, music_files["ogg"], "--layer", 1, "--feature", 2, "--no-plot")
-    target = Path("auralised") / "dance" / "layer1_feature2.wav"
-    assert wrote(out) == [str(target)]
+    target = Path("auralised") / "choi_small" / "dance" / "layer1_feature2.wav"  # auralised/<model>/<song>/
+    assert wrote(out) == [str(target), str(target.with_suffix(".json"))]
     assert (tmp_path / target).is_file()
 
 
 def test_device_cpu(capsys, tmp_path, choi_model, music_files):
     out_dir = tmp_path / "out"
     run_ok(capsys, choi_model, music_files["wav"], "-l", 1, "-f", 0, "--out", out_dir, "--no-plot", "--device", "cpu")
-    assert listing(out_dir) == ["layer1_feature0.wav"]
+    assert listing(out_dir) == ["layer1_feature0.json", "layer1_feature0.wav"]
 
 
 def test_silent_feature_warns(capsys, tmp_path, music_files, music):
@@ -273,7 +279,7 @@ def test_silent_feature_warns(capsys, tmp_path, music_files, music):
     out, err = run_ok(capsys, model, music_files["wav"], "--layer", 1, "-f", 0, "-f", 1, "--out", out_dir, "--no-plot")
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "feature 0 of layer 1 is silent" in warnings[0]
-    assert listing(out_dir) == ["layer1_feature0.wav", "layer1_feature1.wav"]
+    assert listing(out_dir) == [f"layer1_feature{f}.{e}" for f in (0, 1) for e in ("json", "wav")]
     dead, _ = sf.read(out_dir / "layer1_feature0.wav")
     assert len(dead) == len(music) and not np.any(dead)
     check_wav(out_dir / "layer1_feature1.wav", len(music))
@@ -287,16 +293,17 @@ def test_force_overwrites(capsys, tmp_path, choi_model, music_files):
     target.write_bytes(b"old")
     code, out, err = run_cli(capsys, *args)
     assert_error(code, err, 2, str(target), "already exists", "--force")
-    assert out == "" and target.read_bytes() == b"old" and listing(out_dir) == [target.name]
+    record = target.with_suffix(".json").name
+    assert out == "" and target.read_bytes() == b"old" and listing(out_dir) == [record, target.name]
     run_ok(capsys, *args, "--force")
-    assert listing(out_dir) == [target.name]
+    assert listing(out_dir) == [record, target.name]
     check_wav(target, round(4.0 * SR))
     # any one existing target stops the whole run before anything is computed or written
     png = out_dir / "layer2_feature5.png"
     png.write_bytes(b"old figure")
     code, _, err = run_cli(capsys, choi_model, music_files["wav"], "--layer", 2, "-f", 5, "--out", out_dir)
     assert_error(code, err, 2, str(png), "already exists")
-    assert listing(out_dir) == sorted([target.name, png.name]) and png.read_bytes() == b"old figure"
+    assert listing(out_dir) == sorted([record, target.name, png.name]) and png.read_bytes() == b"old figure"
 
 
 # --------------------------------------------------------------------------- inspect
@@ -393,11 +400,13 @@ def test_subprocess_run_and_error(tmp_path, choi_model, music_files):
         str(out_dir / "layer5_feature7.wav"),
         "wrote",
         str(out_dir / "layer5_feature7.png"),
+        "wrote",
+        str(out_dir / "layer5_feature7.json"),
     ]
     assert "note: downmixed 2 channels to mono" in proc.stderr
     # nothing but our own notes reaches the user: no library warnings, no stack traces
     assert all(line.startswith(("note: ", "warning: ")) for line in proc.stderr.splitlines()), proc.stderr
-    assert listing(out_dir) == ["layer5_feature7.png", "layer5_feature7.wav"]
+    assert listing(out_dir) == ["layer5_feature7.json", "layer5_feature7.png", "layer5_feature7.wav"]
 
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(np.random.default_rng(0).bytes(4096))
@@ -575,8 +584,8 @@ def test_pickled_module_needs_trust(capsys, tmp_path, music_files, music):
         (["--layer", "features.3", "--feature", 0], 2, ["no convolution layer named 'features.3'", "features.16"]),
         (["--layer", 2, "--feature", 8], 2, ["feature 8 is out of range", "features 0-7"]),
         (["--layer", 2, "--feature", 0, "--feature", 99], 2, ["feature 99", "0-7"]),
-        (["--layer", 2, "--feature=-1"], 2, ["feature -1 is out of range", "0-7"]),
-        (["--layer", 2, "--feature", "x"], 2, ["--feature", "'x' is not a valid integer"]),
+        (["--layer", 2, "--feature=-1"], 2, ["--feature", "'-1'", "0-15"]),
+        (["--layer", 2, "--feature", "x"], 2, ["--feature", "'x'", "0,5,38"]),
         (["--layer", 2], 2, ["Missing option", "--feature"]),
         (["--feature", 0], 2, ["Missing option", "--layer"]),
         (["--layer", 2, "--feature", 0, "--select", "best"], 2, ["unknown selection 'best'", "topk:K"]),
@@ -689,10 +698,11 @@ def test_failure_with_force_keeps_previous_outputs(capsys, tmp_path, monkeypatch
     args = [choi_model, music_files["wav"], "-l", 2, "-f", 0, "-f", 1, "--out", out_dir]
     run_ok(capsys, *args)
     before = {name: (out_dir / name).read_bytes() for name in listing(out_dir)}
-    assert len(before) == 4
+    assert len(before) == 6  # WAV, PNG and JSON of each feature
 
     monkeypatch.setattr(display, "save_figure", _fail_on_call(2, OutputError("disk full"), display.save_figure))
-    code, _, err = run_cli(capsys, *args, "--force", "--method", "gradient")
+    other = [choi_model, music_files["stereo44k"], *args[2:]]  # another song: other contents, the same names
+    code, _, err = run_cli(capsys, *other, "--force")
     assert_error(code, err, 2, "disk full")
     assert {name: (out_dir / name).read_bytes() for name in listing(out_dir)} == before
 

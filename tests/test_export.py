@@ -16,7 +16,7 @@ import soundfile as sf
 from conftest import SR
 from PIL import Image
 from test_cli import assert_error, assert_nothing_written, run_cli, run_ok
-from test_page import _WAIT_FOR_MEDIA, browser  # noqa: F401  (browser is a fixture)
+from test_page import _WAIT_FOR_MEDIA
 
 from auralise.engine.selection import parse_feature_spec, parse_layer_spec
 from auralise.listening.export import JOURNAL, song_ids
@@ -260,7 +260,7 @@ def test_long_song_in_small_memory_matches_the_one_pass_export(tmp_path, choi_mo
         assert np.abs(a - b).max() <= 1, name
 
 
-def test_real_export_page_in_chromium(browser, exported, tmp_path):  # noqa: F811
+def test_real_export_page_in_chromium(browser, exported, tmp_path):
     """The page of a real export: no console errors, every image and every audio element loads."""
     manifest = json.loads((exported / "manifest.json").read_text())
     context = browser.new_context(viewport={"width": 1400, "height": 900})

@@ -402,7 +402,7 @@ def test_table_formats() -> None:
 
 def test_grid_panels_labels_and_scales() -> None:
     original, panels = synthetic_panels()
-    fig = grid_figure(panels, frontend=FE, original=original)
+    fig = grid_figure(panels, frontend=FE, original=original, columns=3, freq_axis="log")
     *axes, cbar = fig.axes
     assert [ax.get_title() for ax in axes] == ["Original"] + [title for title, _ in panels]
     assert fig.get_size_inches()[0] == pytest.approx(7.16)
@@ -411,7 +411,7 @@ def test_grid_panels_labels_and_scales() -> None:
     assert [ax.get_ylabel() for ax in axes] == ["Frequency (Hz)", "", "", "Frequency (Hz)", ""]
     assert all(ax.get_yscale() == "log" for ax in axes)
     assert axes[1].get_ylim() == pytest.approx((FE.sr / FE.n_fft / 2, FE.sr / 2))
-    assert cbar.get_ylabel() == "dB re panel max"
+    assert cbar.get_xlabel() == "dB re panel max"  # lying in the empty cell of the last row
     for ax in axes:  # every panel in dB re its own max: peak at 0 dB, floor at -60
         arr = ax.get_images()[0].get_array()
         assert arr.max() == pytest.approx(0.0) and arr.min() == pytest.approx(-60.0)
@@ -422,7 +422,7 @@ def test_grid_panels_labels_and_scales() -> None:
 def test_grid_shared_scale_linear_and_columns() -> None:
     _, panels = synthetic_panels()
     panels[0] = (panels[0][0], panels[0][1] * 0.01)  # 40 dB weaker than the others
-    fig = grid_figure(panels, frontend=FE, shared_scale=True, log_freq=False, columns=4, range_db=80.0)
+    fig = grid_figure(panels, frontend=FE, shared_scale=True, freq_axis="linear", columns=4, range_db=80.0)
     *axes, cbar = fig.axes
     assert cbar.get_ylabel() == "dB re max of all panels"
     peaks = [ax.get_images()[0].get_array().max() for ax in axes]

@@ -34,8 +34,8 @@ DANCE, BALLAD, HIPHOP = (REPO / "demo_audio" / f"{name}.ogg" for name in ("dance
 RUN = {
     "run/layer3_feature38.wav": "b0c0aa4032bbe6b9f5f2243cb45e397df3d90151f9a4f0f86a6294d9f6c64136",
 }
-RUN2 = {
-    "run2/layer2_feature5.wav": "a82d84c15e76a779b272e5ab164402cab2d233f172030ef7664e02c926754a88",
+RUN2 = {  # --select max is named in the file (issue 16's naming template); the sum is unchanged
+    "run2/layer2_feature5_max.wav": "a82d84c15e76a779b272e5ab164402cab2d233f172030ef7664e02c926754a88",
 }
 LISTENING = {
     "listening/ballad/layer1_feature0.wav": "b07f596d4c9704cbee442d4aab2a88c2a37d81276a31aa4e5309dde60faa9965",

@@ -74,7 +74,7 @@ def test_the_wav_is_the_projection(capsys, tmp_path, waveform_model, song):
     sf.write(path, song, SR, subtype="FLOAT")
     run_ok(capsys, waveform_model, path, "--layer", "3", "--feature", "2", "--out", tmp_path / "out",
            "--normalize", "none")  # fmt: skip
-    wave, sr = sf.read(tmp_path / "out" / "layer3_feature2.wav", dtype="float32")
+    wave, sr = sf.read(tmp_path / "out" / "layer3_feature2_nonorm.wav", dtype="float32")  # --normalize none is named
     D = auralise.deconvolve(auralise.load_model(waveform_model), torch.from_numpy(song)[None, None], layer=3,
                             features=[2])  # fmt: skip
     assert sr == SR and len(wave) == len(song)

@@ -1,7 +1,8 @@
 """The ``auralise`` command line: parse, call the library, report. Heavy imports happen inside commands.
 
 One module per family of commands (``songs``: run, export, rank, tag; ``figures``; ``models``: import, inspect,
-train; ``atlas``) and ``options`` for the options they share. May import: anything (the command line is the top).
+train; ``atlas``), ``options`` for the options they share and ``progress`` for progress on stderr (a bar on a
+terminal, plain lines elsewhere). May import: anything (the command line is the top).
 """
 
 from __future__ import annotations
@@ -18,20 +19,49 @@ from auralise.text import printable
 
 
 class _DefaultGroup(click.Group):
-    """A group whose default command is ``run``: ``auralise MODEL AUDIO ...`` means ``auralise run MODEL AUDIO``."""
+    """A group whose default command is ``run``: ``auralise MODEL AUDIO ...`` means ``auralise run MODEL AUDIO``.
+
+    Its ``--help`` shows the main command's usage and options too (``auralise COMMAND --help`` shows a command's).
+    """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_usage(ctx, formatter)
+        run = self.commands.get("run")
+        if run is not None:
+            pieces = " ".join(run.collect_usage_pieces(click.Context(run, info_name=ctx.info_name)))
+            formatter.write_usage(ctx.command_path, pieces, prefix="   or: ")
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The group's options, then the main command's (``run``), then the list of commands."""
+        click.Command.format_options(self, ctx, formatter)
+        run = self.commands.get("run")
+        if run is not None:
+            sub = click.Context(run, info_name=ctx.info_name)
+            records = [
+                record
+                for param in run.get_params(sub)
+                if isinstance(param, click.Option) and param.name != "help"
+                for record in [param.get_help_record(sub)]
+                if record is not None
+            ]
+            with formatter.section(f"Options of the main command ({ctx.command_path} MODEL AUDIO... = "
+                                   f"{ctx.command_path} run MODEL AUDIO...)"):  # fmt: skip
+                formatter.write_dl(records)
+        self.format_commands(ctx, formatter)
+
 
 @click.group(
     cls=_DefaultGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Main use:  auralise MODEL AUDIO --layer L --feature F   (same as `auralise run ...`)",
+    epilog="Main use:  auralise MODEL AUDIO --layer L --feature F   (same as `auralise run ...`). "
+    "`auralise COMMAND --help` shows the options of COMMAND.",
 )
-@click.version_option(package_name="auralise")
+@click.version_option(package_name="auralise", help="Show the version and exit.")
 def cli() -> None:
     """Hear and see what each feature of a trained music CNN responds to (deconvnet auralisation)."""
 
@@ -51,6 +81,12 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
         _PYTHON_SHOWWARNING(message, category, filename, lineno, file, line)
 
 
+def _help_command(exc: click.ClickException) -> str:
+    """The help that lists the options of the command a usage error is about: ``auralise export --help``..."""
+    ctx = getattr(exc, "ctx", None)
+    return f"{ctx.command_path if ctx is not None else 'auralise'} --help"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and an exit code, never a traceback."""
     signal.signal(signal.SIGTERM, _terminate)  # `kill` cleans up like Ctrl-C: temporary files go, targets stay
@@ -67,7 +103,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("interrupted; no partial files were left", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()} (see `auralise --help`)", err=True)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group called bare (`auralise`): its help, as click shows it
+            click.echo(exc.format_message(), err=True)
+        else:
+            click.echo(f"error: {exc.format_message()} (see `{_help_command(exc)}`)", err=True)
         sys.exit(exc.exit_code)
     except AuraliseError as exc:
         click.echo(f"error: {printable(exc)}", err=True)  # messages can quote text from a model file

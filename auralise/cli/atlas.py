@@ -6,7 +6,7 @@ import click
 
 from auralise import choices
 from auralise.cli import cli
-from auralise.cli.options import choice_option, method_option, tap_option
+from auralise.cli.options import choice_option, method_option, tap_option, with_region_options
 from auralise.text import printable
 
 
@@ -36,6 +36,7 @@ def atlas_group() -> None:
               help="Occurrences per song and feature, at least a receptive field apart.")  # fmt: skip
 @click.option("--excerpt", type=float, default=None,
               help="Excerpt length in seconds (default: receptive field + 1 s each side, at least 3 s).")  # fmt: skip
+@with_region_options
 @method_option()
 @choice_option("--resynth", values=choices.RESYNTH_MODES, default="mask", help_text=choices.RESYNTH_HELP)
 @tap_option("Which tensor is 'the layer': after its pooling (block), its nonlinearity, or the raw conv.")
@@ -51,11 +52,13 @@ def atlas_group() -> None:
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @click.option("--trust-model", is_flag=True, help="Trust the model file (see `auralise run --help`).")
 def atlas_build_command(model, inputs, out_dir, layers, features, top, per_song, excerpt, method, resynth, tap, engine,
-                        address, workers, shard, metadata, resume, force, quiet, trust_model) -> None:  # fmt: skip
+                        address, workers, shard, metadata, resume, force, quiet, trust_model, offset,
+                        duration) -> None:  # fmt: skip
     """Build the feature atlas of MODEL over INPUTS (audio files, folders, or text files listing paths)."""
     from auralise.listening.atlas import AtlasOptions, atlas
 
-    options = AtlasOptions(layers, features, top, per_song, excerpt, method, resynth, tap)
+    options = AtlasOptions(layers, features, top, per_song, excerpt, method, resynth, tap, offset=offset,
+                           duration=duration)  # fmt: skip
     result = atlas(model, inputs, out_dir, options=options, engine=engine, workers=workers, address=address,
                    shard=shard, resume=resume, force=force, metadata=metadata, trust=trust_model,
                    progress=None if quiet else _stage_progress)  # fmt: skip

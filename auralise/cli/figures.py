@@ -14,6 +14,7 @@ from auralise.cli.options import (
     method_option,
     tap_option,
     with_projection_options,
+    with_region_options,
 )
 
 figure_output_options = [
@@ -37,15 +38,17 @@ def figure_group() -> None:
 @click.option("--features", required=True, help="Features as LAYER-FEATURE, comma separated: 1-9,1-27,3-38.")
 @with_figure_output
 @click.option("--original", is_flag=True, help="Add the song's spectrogram as the first panel.")
-@click.option("--linear-freq", is_flag=True, help="Linear frequency axis (default: logarithmic).")
+@choice_option("--freq-axis", values=choices.FREQ_AXES, default="auto", help_text=choices.FREQ_AXIS_HELP)
 @click.option("--shared-scale", is_flag=True, help="One dB scale (re the largest panel) for all panels.")
-@click.option("--columns", type=click.IntRange(min=1), default=None, help="Panels per row.")
+@click.option("--columns", type=click.IntRange(min=1), default=None,
+              help="Panels per row [default: chosen from the number of panels and the width].")  # fmt: skip
 @click.option("--notes", type=click.Path(dir_okay=False), default=None, help="Listening-page notes JSON: names.")
 @with_projection_options
+@with_region_options
 @device_option()
 def figure_grid_command(
-    model, audio, features, out, width, force, original, linear_freq, shared_scale, columns, notes, method, select,
-    tap, device,
+    model, audio, features, out, width, force, original, freq_axis, shared_scale, columns, notes, method, select,
+    tap, offset, duration, device,
 ) -> None:  # fmt: skip
     """Deconvolved spectrograms of FEATURES of MODEL on AUDIO, one panel each (Choi et al. Figs. 3-8)."""
     from auralise.figures.paper import grid
@@ -53,9 +56,9 @@ def figure_grid_command(
 
     check_output_file(out, force=True)  # a symbolic link or a device is refused before any work
     path, warnings = grid(
-        model, audio, features, out, original=original, log_freq=not linear_freq, shared_scale=shared_scale,
+        model, audio, features, out, original=original, freq_axis=freq_axis, shared_scale=shared_scale,
         columns=columns, notes=notes, width=width, method=method, select=select, tap=tap, device=device,
-        force=force, command=command_line(),
+        force=force, command=command_line(), offset=offset, duration=duration,
     )  # fmt: skip
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -83,7 +86,8 @@ def figure_filters_command(model, layer, features, out, width, force) -> None:
 
 @figure_group.command("receptive-field")
 @click.argument("model", type=click.Path())
-@choice_option("--format", "fmt", values=choices.TABLE_FORMATS, default="md")
+@choice_option("--format", "fmt", values=choices.TABLE_FORMATS, default="md",
+               help_text="Table format: Markdown, LaTeX (booktabs) or CSV.")  # fmt: skip
 @tap_option("Tap point whose units' receptive fields are measured.")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
@@ -108,42 +112,79 @@ def figure_receptive_field_command(model, fmt, tap, out, force) -> None:
 @figure_group.command("attributes")
 @click.argument("model", type=click.Path())
 @with_figure_output
-@click.option("--instruments", default=None, help="Comma-separated timbres (default: all six).")
-@click.option("--chords", default=None, help="Comma-separated chord types (default: all eight).")
-@click.option("--keys", default=None, help="Comma-separated keys, e.g. Eb2,Bb2,A3,G4 (the default).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Also write the numbers.")
+@click.option(
+    "--instruments",
+    default=None,
+    help="Comma-separated timbres [default: sine, strings, acoustic_guitar, saxophone, piano, electric_guitar].",
+)
+@click.option(
+    "--chords",
+    default=None,
+    help="Comma-separated chord types [default: interval, major, minor, sus4, dom7, maj7, min7, dim].",
+)
+@click.option("--keys", default=None, help="Comma-separated keys [default: Eb2, Bb2, A3, G4].")
+@click.option("--quick", is_flag=True, help=choices.QUICK_HELP)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the numbers (layer, attribute, mean, std, n_pairs, n_skipped) as CSV.",
+)
 @method_option()
 @tap_option("Tap point of every layer.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No estimate, no progress.")
 def figure_attributes_command(
-    model, out, width, force, instruments, chords, keys, csv_path, method, tap, quiet
-) -> None:
-    """How each layer's features change with key, chord and instrument (Choi et al. Fig. 10), plus a CSV."""
+    model, out, width, force, instruments, chords, keys, quick, csv_path, method, tap, quiet
+) -> None:  # fmt: skip
+    """How each layer's features change with key, chord and instrument (Choi et al. Fig. 10), plus a CSV.
+
+    The full design (192 model signals) takes 7-25 minutes on 2 CPU cores (more when they are busy): the time is
+    measured on the first signal and printed before the others; --quick runs 8 signals in 0.5-1.5 minutes.
+    """
     from auralise.figures.paper import attributes
+    from auralise.studies.attributes import N_SKIPPED_HELP
 
     def split(text):
         return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
-    bar = None
+    display, done_s = None, []  # done_s: once estimated, the seconds of work done after each unit
     if not quiet:
-        from tqdm import tqdm
+        from auralise.cli.progress import ProgressDisplay
 
-        bar = tqdm(desc="signals", unit="signal", dynamic_ncols=True)
+        display = ProgressDisplay(eta=True, unit="s")
 
     def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        work = (done_s[done - 1], done_s[-1]) if done_s else (done, total)  # in estimated seconds, once known
+        display.show("attribute study", *work, "deconvolving model signals")
+
+    def estimate(e) -> None:
+        import itertools
+
+        done_s.extend(itertools.accumulate(e.units))
+        _estimate(display, e)
 
     try:
         table = attributes(
             model, out, instruments=split(instruments), chords=split(chords), keys=split(keys), csv_path=csv_path,
-            width=width, method=method, tap=tap, force=force, command=command_line(),
-            progress=progress if bar is not None else None,
+            width=width, method=method, tap=tap, force=force, command=command_line(), quick=quick,
+            progress=progress if display is not None else None,
+            estimate=estimate if display is not None else None,
         )  # fmt: skip
     finally:
-        if bar is not None:
-            bar.close()
+        if display is not None:
+            display.close()
     for row in table.as_rows():
         click.echo("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    click.echo(f"({N_SKIPPED_HELP})")
     click.echo(f"wrote {out}" + (f" and {csv_path}" if csv_path else ""))
+
+
+def _estimate(display, e) -> None:
+    """The study's size and its estimated time, measured on the first signal, as one line."""
+    from auralise.cli.progress import duration_text
+
+    passes = f" in {e.passes} passes" if e.passes > 1 else ""
+    display.note(f"attribute study: {e.signals} signals x {e.features} features{passes}; about "
+                 f"{duration_text(e.seconds)} in all, {duration_text(e.left)} left (measured on the first signal, "
+                 f"which took {duration_text(e.first_s)})")  # fmt: skip

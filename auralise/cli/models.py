@@ -21,7 +21,8 @@ def import_group() -> None:
               help="MTT_musicnn, MSD_musicnn, MTT_vgg, MSD_vgg or all; repeat for several.")  # fmt: skip
 @click.option("--wheel", type=click.Path(dir_okay=False), default=None,
               help="musicnn-0.1.0-py3-none-any.whl [default: cached, else `pip download` into the cache].")  # fmt: skip
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="models", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="models", show_default=True,
+              help="Folder for the checkpoints (MODEL.pt, one per --model).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Overwrite existing checkpoints.")
 def import_musicnn_command(models, wheel, out_dir, force) -> None:
     """The musicnn taggers (Pons & Serra; MagnaTagATune and MSD, 50 tags), read without TensorFlow."""
@@ -38,7 +39,11 @@ def import_musicnn_command(models, wheel, out_dir, force) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @with_model_options
 def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
-    """List MODEL's convolution layers in execution order with shapes and receptive fields."""
+    """List MODEL's convolution layers in execution order with shapes and receptive fields.
+
+    A "near-dead" column (shown when a layer has any) counts the kernels whose L2 norm is at most 1e-3 times the
+    layer's largest: they respond to nothing. --json lists them per layer ("near_dead").
+    """
     from auralise.engine.layers import layer_table
     from auralise.io.modelfile import load_model
 
@@ -69,7 +74,9 @@ def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
         )
         for r in rows
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    if any(r["near_dead"] for r in rows):  # kernels that respond to nothing (engine.layers.near_dead_kernels)
+        table = [table[0] + ("near-dead",)] + [row + (str(len(r["near_dead"])),) for row, r in zip(table[1:], rows)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 

@@ -63,13 +63,31 @@ projection_options = [
 
 resynthesis_options = [
     choice_option("--resynth", values=choices.RESYNTH_MODES, default="mask", help_text=choices.RESYNTH_HELP),
-    choice_option("--phase", values=choices.PHASES, default="original"),
+    choice_option("--phase", values=choices.PHASES, default="original", help_text=choices.PHASE_HELP),
     choice_option("--normalize", values=choices.NORMALISATIONS, default="peak", help_text=choices.NORMALIZE_HELP),
 ]
 
 
 with_projection_options = applying(projection_options)
 with_rendering_options = applying(projection_options + resynthesis_options)
+
+region_options = [
+    click.option(
+        "--offset",
+        type=float,
+        default=0.0,
+        show_default=True,
+        help="Start reading each audio file this many seconds in.",
+    ),
+    click.option(
+        "--duration",
+        type=float,
+        default=None,
+        help="Read only this many seconds of each audio file [default: to the end].",
+    ),
+]
+
+with_region_options = applying(region_options)  # --offset/--duration: the part of each song to use (librosa's names)
 
 
 COMMAND_LINE: list[str] = []  # the arguments of this invocation, recorded in the figures it writes

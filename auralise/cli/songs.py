@@ -7,79 +7,83 @@ import json
 import click
 
 from auralise.cli import cli
-from auralise.cli.options import device_option, tap_option, with_model_options, with_rendering_options
+from auralise.cli.options import (
+    device_option,
+    tap_option,
+    with_model_options,
+    with_region_options,
+    with_rendering_options,
+)
+from auralise.io.naming import DEFAULT_OUT
 from auralise.text import printable
 
 
 @cli.command("run")
 @click.argument("model", type=click.Path())
-@click.argument("audio", type=click.Path())
-@click.option("--layer", "-l", required=True, help="Conv layer: 1-based number in execution order, or module path.")
+@click.argument("audio", type=click.Path(), nargs=-1, required=True)
+@click.option(
+    "--layer",
+    "-l",
+    "layers",
+    multiple=True,
+    required=True,
+    help="Conv layer(s): 1-based numbers in execution order or module paths, as a list (1,3), a range (2-4) or "
+    "'all'; repeat to add.",
+)
 @click.option(
     "--feature",
     "-f",
     "features",
-    type=int,
     multiple=True,
     required=True,
-    help="Feature (output channel, 0-based); repeat for several.",
+    help="Feature(s) of each layer (output channels, 0-based): a number, a list (0,5,38), a range (0-15), 'all' or "
+    "top:K (the K most active on each song); repeat to add.",
 )
 @with_rendering_options
 @click.option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Output folder [default: auralised/<audio stem>/].",
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Output folder; {model} and {song} stand for the model's and the song's file stems (several songs need "
+    "{song}).",
 )
-@click.option("--no-plot", is_flag=True, help="Write only the WAV files.")
+@click.option("--no-plot", is_flag=True, help="Write only the WAV files (and their JSON records).")
+@with_region_options
 @device_option()
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @with_model_options
 def run_command(
-    model,
-    audio,
-    layer,
-    features,
-    method,
-    select,
-    tap,
-    resynth,
-    phase,
-    normalize,
-    out_dir,
-    no_plot,
-    device,
-    force,
-    frontend,
-    trust_model,
-) -> None:
-    """Auralise FEATURE(s) of LAYER of MODEL on AUDIO: writes layer{L}_feature{F}.wav and .png."""
-    from auralise.listening.single import auralise_file
+    model, audio, layers, features, method, select, tap, resynth, phase, normalize, out_dir, no_plot, offset, duration,
+    device, force, frontend, trust_model,
+) -> None:  # fmt: skip
+    """Auralise FEATURE(s) of LAYER(s) of MODEL on each AUDIO file: per feature a WAV, a PNG and a JSON record,
+    named layer{L}_feature{F}[_options].wav (options other than the defaults are named), in the --out folder."""
+    from auralise.engine.selection import parse_feature_spec, parse_layer_spec
+    from auralise.errors import BadParameterError
+    from auralise.listening.single import auralise_files
     from auralise.session import RenderOptions
 
+    layers, features = ",".join(layers), ",".join(features)  # repeated options add up
+    for spec, parse, hint in ((layers, parse_layer_spec, "--layer"), (features, parse_feature_spec, "--feature")):
+        try:
+            parse(spec)
+        except BadParameterError as exc:
+            raise click.BadParameter(str(exc), param_hint=hint) from exc
     options = RenderOptions(method, select, tap, resynth, phase, normalize)
-    result = auralise_file(
-        model,
-        audio,
-        layer=layer,
-        features=features,
-        options=options,
-        out_dir=out_dir,
-        plot=not no_plot,
-        force=force,
-        device=device,
-        trust=trust_model,
-        frontend=frontend,
-    )
-    for note in result.notes:
-        click.echo(f"note: {note}", err=True)
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    for item in result.features:
-        for path in (item.wav, item.png):
-            if path is not None:
-                click.echo(f"wrote {path}")
+    results = auralise_files(
+        model, audio, layers=layers, features=features, options=options, out=out_dir,
+        plot=not no_plot, force=force, device=device, trust=trust_model, frontend=frontend, offset=offset,
+        duration=duration,
+    )  # fmt: skip
+    for result in results:
+        where = f"{result.song}: " if len(results) > 1 else ""
+        for note in result.notes:
+            click.echo(f"note: {where}{note}", err=True)
+        for warning in result.warnings:
+            click.echo(f"warning: {where}{warning}", err=True)
+        for path in result.written:
+            click.echo(f"wrote {path}")
 
 
 @cli.command("export")
@@ -95,6 +99,7 @@ def run_command(
 )
 @with_rendering_options
 @click.option("--figures", is_flag=True, help="Also write a full matplotlib figure per feature (slower).")
+@with_region_options
 @click.option("--workers", type=int, default=2, show_default=True, help="Threads writing files while computing.")
 @click.option("--memory", type=float, default=1.0, show_default=True, help="Working-memory budget in GiB.")
 @device_option()
@@ -103,8 +108,8 @@ def run_command(
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @with_model_options
 def export_command(
-    model, audio, out_dir, layers, features, method, select, tap, resynth, phase, normalize, figures, workers,
-    memory, device, force, resume, quiet, frontend, trust_model,
+    model, audio, out_dir, layers, features, method, select, tap, resynth, phase, normalize, figures, offset, duration,
+    workers, memory, device, force, resume, quiet, frontend, trust_model,
 ) -> None:  # fmt: skip
     """Export a listening set: AUDIO files x layers x features as WAV + PNG, manifest.json and index.html."""
     from auralise.listening.export import ExportOptions, export
@@ -112,7 +117,8 @@ def export_command(
 
     budget = _memory_budget(memory)
     render = RenderOptions(method, select, tap, resynth, phase, normalize)
-    options = ExportOptions(layers=layers, features=features, render=render, figures=figures)
+    options = ExportOptions(layers=layers, features=features, render=render, figures=figures, offset=offset,
+                            duration=duration)  # fmt: skip
     with _ExportProgress(len(audio), quiet) as progress:
         manifest = export(
             model, audio, out_dir, options=options, force=force, resume=resume, workers=workers, device=device,
@@ -142,35 +148,26 @@ def _memory_budget(gib: float) -> int:
 
 
 class _ExportProgress:
-    """Two tqdm bars on stderr: songs overall, and items of the current song (nothing with ``quiet``)."""
+    """The export's progress on stderr, song by song: the share of the song's work done and the current stage (a
+    bar on a terminal, plain lines otherwise: see :mod:`auralise.cli.progress`); nothing with ``quiet``."""
 
     def __init__(self, songs: int, quiet: bool):
-        self.songs, self.quiet, self.current, self.overall, self.song = songs, quiet, None, None, None
+        self.songs, self.quiet, self.display, self.numbers = songs, quiet, None, {}
 
     def __enter__(self):
         return None if self.quiet else self
 
-    def __call__(self, song: str, done: int, total: int) -> None:
-        from tqdm import tqdm
+    def __call__(self, song: str, done: int, total: int, stage: str) -> None:
+        from auralise.cli.progress import ProgressDisplay
 
-        if self.overall is None:  # created once the checks have passed, so a usage error prints one line only
-            self.overall = tqdm(total=self.songs, desc="songs", unit="song", position=0, dynamic_ncols=True)
-        if song != self.current:
-            if self.song is not None:
-                self.song.close()
-                self.overall.update(1)
-            self.current = song
-            self.song = tqdm(total=total, desc=song, unit="feature", position=1, leave=False, dynamic_ncols=True)
-        self.song.n = done
-        self.song.refresh()
+        if self.display is None:  # created once the checks have passed, so a usage error prints one line only
+            self.display = ProgressDisplay(eta=False, unit="unit")
+        number = self.numbers.setdefault(song, len(self.numbers) + 1)
+        self.display.show(f"{song} [{number}/{self.songs} songs]", done, total, stage)
 
     def __exit__(self, *exc) -> None:
-        if self.song is not None:
-            self.song.close()
-            if exc[0] is None:
-                self.overall.update(1)
-        if self.overall is not None:
-            self.overall.close()
+        if self.display is not None:
+            self.display.close()
 
 
 @cli.command("rank")
@@ -180,39 +177,54 @@ class _ExportProgress:
 @click.option("--top", type=click.IntRange(min=1), default=None, help="Show only the K most active per layer.")
 @tap_option("Tap point whose activations are measured.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@with_region_options
 @device_option()
 @with_model_options
-def rank_command(model, audio, layers, top, tap, as_json, device, frontend, trust_model) -> None:
-    """Rank the features of each layer by activation energy on AUDIO, and list the dead ones."""
+def rank_command(model, audio, layers, top, tap, as_json, offset, duration, device, frontend, trust_model) -> None:
+    """Rank the features of each layer by activation energy on AUDIO, and list the dead and near-dead ones.
+
+    Dead: never active on this song. Near-dead: the kernel's L2 norm is at most 1e-3 times the largest of its layer,
+    so the feature responds to no song (its map is its bias) and draws blank in `figure filters`.
+    """
     from auralise.studies.ranking import rank_features
 
-    ranked = rank_features(
-        model, audio, layers=list(layers) or None, tap=tap, device=device, trust=trust_model, frontend=frontend
-    )
+    ranked = rank_features(model, audio, layers=list(layers) or None, tap=tap, device=device, trust=trust_model,
+                           frontend=frontend, offset=offset, duration=duration)  # fmt: skip
     if as_json:
         payload = {
             "model": str(model),
             "audio": str(audio),
+            "offset": offset,
+            "duration": duration,
             "tap": tap,
             "layers": [
                 {
                     "layer": number,
-                    "features": [r.to_dict() for r in rows[:top]],
+                    "features": [
+                        r.to_dict()
+                        | {"kernel_norm": ranked.kernel_norms[number][r.feature],
+                           "near_dead": r.feature in ranked.near_dead[number]}
+                        for r in rows[:top]
+                    ],
                     "dead": [r.feature for r in rows if r.dead],
+                    "near_dead": ranked.near_dead[number],
                 }
                 for number, rows in ranked.items()
             ],
-        }
+        }  # fmt: skip
         click.echo(json.dumps(payload, indent=2))
         return
-    click.echo(f"{audio} through {model} (tap '{tap}'): features by activation energy")
+    click.echo(f"{audio}{_part(offset, duration)} through {model} (tap '{tap}'): features by activation energy")
     for number, rows in ranked.items():
-        dead = [r.feature for r in rows if r.dead]
-        click.echo(f"\nlayer {number}: {len(rows)} features, {len(dead)} dead")
+        dead, near = [r.feature for r in rows if r.dead], ranked.near_dead[number]
+        click.echo(f"\nlayer {number}: {len(rows)} features, {len(dead)} dead, {len(near)} near-dead")
         click.echo(f"{'rank':>4}  {'feature':>7}  {'energy':>10}  {'share':>6}  {'max':>9}")
         for r in rows[:top]:
-            click.echo(f"{r.rank:>4}  {r.feature:>7}  {r.energy:>10.4g}  {r.share:>6.1%}  {r.maximum:>9.4g}")
+            mark = "  near-dead" if r.feature in near else ""
+            click.echo(f"{r.rank:>4}  {r.feature:>7}  {r.energy:>10.4g}  {r.share:>6.1%}  {r.maximum:>9.4g}{mark}")
         click.echo(f"dead (never active on this song): {', '.join(map(str, dead)) if dead else 'none'}")
+        click.echo(f"near-dead (kernel L2 norm <= 1e-3 x the layer's largest; respond to no song): "
+                   f"{', '.join(map(str, near)) if near else 'none'}")  # fmt: skip
 
 
 @cli.command("tag")
@@ -220,19 +232,58 @@ def rank_command(model, audio, layers, top, tap, as_json, device, frontend, trus
 @click.argument("audio", type=click.Path())
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many tags to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: mean over patches (top K) and every patch.")
+@click.option("--length", type=float, default=None,
+              help="Patch length in seconds (musicnn's input_length) [default: the model's own].")  # fmt: skip
+@click.option("--overlap", type=float, default=None, help="Overlap of the patches in seconds [default: 0].")
+@click.option("--taggram", type=click.Path(dir_okay=False), default=None,
+              help="Also draw the top tags over time: FIG.pdf, .svg or .png.")  # fmt: skip
+@click.option("--force", is_flag=True, help="Overwrite an existing --taggram file.")
+@with_region_options
 @device_option()
 @with_model_options
-def tag_command(model, audio, top, as_json, device, frontend, trust_model) -> None:
-    """What MODEL predicts for AUDIO: tag or class probabilities, averaged over non-overlapping patches."""
+def tag_command(
+    model, audio, top, as_json, length, overlap, taggram, force, offset, duration, device, frontend, trust_model
+) -> None:  # fmt: skip
+    """What MODEL predicts for AUDIO: tag or class probabilities per patch, averaged over the patches.
+
+    Patches are cut as musicnn's tagger cuts them: --length seconds each (default the model's own, 187 frames for
+    musicnn), overlapping by --overlap seconds (default none), the remainder dropped. --taggram draws the top tags
+    over time; --json gives every patch's probabilities with its start time.
+    """
     from auralise.studies.tagging import tag_song
 
-    result = tag_song(model, audio, device=device, trust=trust_model, frontend=frontend)
+    if taggram is not None:  # a bad figure name, a link or an existing file fails before any work
+        from auralise.figures.taggram import check_taggram_path
+        from auralise.io.files import check_output_file
+
+        check_output_file(taggram, force=True)
+        check_taggram_path(taggram, force)
+    result = tag_song(model, audio, device=device, trust=trust_model, frontend=frontend, offset=offset,
+                      duration=duration, length=length, overlap=overlap)  # fmt: skip
+    step = float(result.starts[1] - result.starts[0]) if len(result.starts) > 1 else result.patch_seconds
+    if taggram is not None:
+        from auralise.cli.options import command_line
+        from auralise.figures.taggram import save_taggram
+
+        taggram = save_taggram(result, taggram, top=top, force=force, command=command_line())
     if as_json:
-        click.echo(json.dumps({"model": str(model), "audio": str(audio), **result.to_dict(top)}, indent=2))
-        return
-    count = len(result.starts)
-    click.echo(f"{audio}: {count} patch(es) of {result.patch_seconds:g} s; mean {result.activation} probability")
-    rows = [(printable(name), p) for name, p in result.top(top)]  # labels come from the model file
-    width = max(len(name) for name, _ in rows)
-    for name, p in rows:
-        click.echo(f"{name:<{width}}  {p:.3f}  {'#' * round(40 * p)}")
+        part = {"offset": offset, "duration": duration, "overlap_seconds": overlap or 0.0, "step_seconds": step}
+        click.echo(json.dumps({"model": str(model), "audio": str(audio), **part, **result.to_dict(top)}, indent=2))
+    else:
+        count = len(result.starts)
+        every = f" every {step:.4g} s" if overlap else ""
+        click.echo(f"{audio}: {count} patch(es) of {result.patch_seconds:g} s{every}; mean {result.activation} "
+                   "probability")  # fmt: skip
+        rows = [(printable(name), p) for name, p in result.top(top)]  # labels come from the model file
+        width = max(len(name) for name, _ in rows)
+        for name, p in rows:
+            click.echo(f"{name:<{width}}  {p:.3f}  {'#' * round(40 * p)}")
+    if taggram is not None:
+        click.echo(f"wrote {taggram}", err=as_json)  # with --json, stdout stays pure JSON
+
+
+def _part(offset: float, duration: float | None) -> str:
+    """`` (12-42 s)``: the part of the song used when --offset or --duration is given; nothing otherwise."""
+    if not offset and duration is None:
+        return ""
+    return f" ({offset:g}-{offset + duration:g} s)" if duration is not None else f" (from {offset:g} s)"

@@ -3,7 +3,8 @@
 Owns everything between the model input and the projection, and nothing about audio or files: the op recorder
 that follows a model's forward pass and keeps its pooling switches (``trace``), the backward rules (``rules``:
 deconvnet, guided, gradient), layer discovery in execution order with tap points and receptive fields
-(``layers``), the parsing and checking of selections and feature lists (``selection``), chunked projection of long
+(``layers``), the parsing and checking of selections and feature lists (``selection``), the analysis patches of
+taggers (``patches``), chunked projection of long
 inputs whose stitched result equals the unchunked one (``chunking``), the public ``deconvolve`` /
 ``project_features`` entry points (``deconv``) and the memory helpers of long runs (``memory``). It sees a model
 as a ``torch.nn.Module`` and an input tensor; front-ends, model files and rendering live above it. Its modules

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from auralise.choices import FILTER_CHANNELS, LAYOUTS, TABLE_FORMATS
+from auralise.choices import FILTER_CHANNELS, FREQ_AXES, LAYOUTS, TABLE_FORMATS
 from auralise.errors import BadParameterError, check_choice
 from auralise.figures.style import MAX_HEIGHT, figure_width, house_style, settle
 
@@ -349,47 +349,31 @@ def receptive_field_table(rows: list[dict], *, fmt: str) -> str:
 # ---------------------------------------------------------------------------------------------------- Figs. 3-8
 
 
-def _hz_label(value: float, _pos: Any = None) -> str:
-    return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
-
-
-def _log_frequency(ax: Axes, frontend: Frontend) -> None:
-    """Log-frequency axis from the lower edge of bin 1 to Nyquist (the 0 Hz bin has no place on it)."""
-    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
-
-    df = frontend.sr / frontend.n_fft
-    low, high = df / 2, frontend.sr / 2
-    ax.set_yscale("log")
-    ax.set_ylim(low, high)
-    ticks = [v * 10**e for e in range(0, 6) for v in (1, 2, 5) if low <= v * 10**e <= high]
-    while len(ticks) > 6:  # a small panel: fewer labels
-        ticks = ticks[::2]
-    ax.yaxis.set_major_locator(FixedLocator(ticks))
-    ax.yaxis.set_major_formatter(FuncFormatter(_hz_label))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-
-
 def grid_figure(
     panels: Sequence[tuple[str, np.ndarray]],
     *,
     frontend: Frontend,
     original: np.ndarray | None = None,
-    log_freq: bool = True,
+    freq_axis: str = "auto",
     shared_scale: bool = False,
     columns: int | None = None,
     fig: Figure | SubFigure | None = None,
     width: str | float = "double",
     range_db: float = 60.0,
+    time_offset: float = 0.0,
 ) -> Figure | SubFigure:
     """A grid of deconvolved spectrograms (Choi et al., 2016, Figs. 3 and 5-8), one titled panel each.
 
     Each ``D`` is rectified (``max(D, 0)``: what a mask or a magnitude can use) and shown in dB re its own maximum,
     floored ``range_db`` below -- or re the maximum over all panels with ``shared_scale=True``, which shows which
-    features respond most strongly. Either way one colour bar serves every panel. ``original`` (the input
-    magnitude ``|X|``) comes first, titled "Original", in dB re its own maximum. Time is in seconds, frequency in
-    Hz (log axis from the lower edge of bin 1 up to Nyquist, or linear from 0). Only the outer axes are labelled.
-    A panel whose rectified ``D`` is numerically zero (:func:`auralise.render.resynth.numerically_zero`) is empty and
-    titled "... · silent". Titles are plain text, never TeX or mathtext: a name with ``$`` shows as typed.
+    features respond most strongly. Either way one colour bar serves every panel: right of the grid, or, when the
+    last row has empty cells, lying in them. ``original`` (the input magnitude ``|X|``) comes first, titled
+    "Original", in dB re its own maximum. Time is in seconds, frequency in Hz on the front-end's own axis by default
+    (:func:`auralise.figures.panels.frequency_axis`). Only the outer axes are labelled. The panels are laid out by
+    :func:`auralise.figures.panels.grid_shape` (5 panels on a two-column figure: one row). Titles are measured and
+    made to fit their panels (:func:`auralise.figures.panels.fit_titles`). A panel whose rectified ``D`` is
+    numerically zero (:func:`auralise.render.resynth.numerically_zero`) is empty and titled "... · silent". Titles
+    are plain text, never TeX or mathtext: a name with ``$`` shows as typed.
 
     Parameters
     ----------
@@ -400,18 +384,21 @@ def grid_figure(
         Gives the time and frequency axes.
     original : np.ndarray, shape (F, T), optional
         Input magnitude, shown as an extra first panel.
-    log_freq : bool
-        Log frequency axis (default) or linear.
+    freq_axis : {"auto", "linear", "log", "mel"}
+        The frequency axis; ``"auto"`` (default): the front-end's own -- linear for an STFT input, mel for a mel
+        input, log for a constant-Q input.
     shared_scale : bool
         dB re the maximum over all panels instead of each panel's own.
     columns : int, optional
-        Panels per row (default: up to 4, near-square).
+        Panels per row (default :func:`~auralise.figures.panels.grid_shape`'s choice).
     fig : Figure or SubFigure, optional
         Draw into this; default a new figure in the house style at ``width``.
     width : "single", "double" or float
         Figure width (:func:`~auralise.figures.style.figure_width`) when ``fig`` is not given.
     range_db : float
         Dynamic range shown, dB below the reference.
+    time_offset : float
+        Seconds added to the time axis (where the excerpt starts in its file).
 
     Returns
     -------
@@ -421,9 +408,10 @@ def grid_figure(
     Raises
     ------
     BadParameterError
-        No panels, a spectrogram of the wrong shape, bad ``columns``, ``range_db`` or ``width``.
+        No panels, a spectrogram of the wrong shape, bad ``columns``, ``freq_axis``, ``range_db`` or ``width``.
     """
-    from auralise.figures.display import new_figure, spectrogram_image, to_db
+    from auralise.figures.display import new_figure, to_db
+    from auralise.figures.panels import default_freq_axis, fit_titles
     from auralise.render.resynth import numerically_zero
 
     panels = list(panels)
@@ -431,6 +419,8 @@ def grid_figure(
         raise BadParameterError("no panels to draw; pass a list of (title, D) pairs")
     if not (isinstance(range_db, int | float) and math.isfinite(range_db) and range_db > 0):
         raise BadParameterError(f"range_db must be a positive number of dB, got {range_db!r}")
+    check_choice(freq_axis, FREQ_AXES, "frequency axis")
+    axis = default_freq_axis(frontend) if freq_axis == "auto" else freq_axis
     titles, images = _rectified_panels(panels, frontend.n_freq)
     if original is not None:
         original = np.abs(np.asarray(original))
@@ -438,43 +428,61 @@ def grid_figure(
             raise BadParameterError(f"original has shape {original.shape}; expected ({frontend.n_freq}, T)")
     n = len(images) + (original is not None)
     w_in = figure_width(width) if fig is None else fig.bbox.width / fig.dpi
-    cols = _grid_columns(columns, n, w_in)
-    rows = math.ceil(n / cols)
+    rows, cols = _grid_layout(columns, n, w_in)
 
     silent = [bool(numerically_zero(im.max())) for im in images]  # as the WAV would be: see auralise.render.resynth
     images = [np.zeros_like(im) if quiet else im for im, quiet in zip(images, silent)]
     if shared_scale:  # dB re the maximum over all panels: one to_db over the panels side by side
         joined = to_db(np.concatenate(images, axis=1), range_db)
         images = np.split(joined, np.cumsum([im.shape[1] for im in images])[:-1], axis=1)
+    shown = [("Original", original, False)] if original is not None else []
+    shown += [(title + (" · silent" if quiet else ""), R, True) for title, R, quiet in zip(titles, images, silent)]
 
     with house_style():
         if fig is None:
             cell = (w_in - 0.8) / cols
             h_in = min(MAX_HEIGHT, max(1.5, rows * (0.62 * cell + 0.22) + 0.4))
             fig = new_figure(figsize=(w_in, h_in), layout="constrained")
-        flat = fig.subplots(rows, cols, squeeze=False).ravel()
-        drawn: list[Axes] = []
-        im = None
-        if original is not None:
-            spectrogram_image(flat[0], original, frontend=frontend, db=True, dynamic_range_db=range_db)
-            flat[0].set_title("Original")
-            drawn.append(flat[0])
-        for title, R, quiet in zip(titles, images, silent):
-            ax = flat[len(drawn)]
-            if shared_scale:  # R is in dB already
-                im = spectrogram_image(ax, R, frontend=frontend, db=False, vmin=-range_db, vmax=0.0, cmap="magma")
-            else:
-                im = spectrogram_image(ax, R, frontend=frontend, db=True, dynamic_range_db=range_db)
-            # plain text: a title (a name from a notes file) with "$" or "\\" is not TeX
-            ax.set_title(title + (" · silent" if quiet else ""), parse_math=False, usetex=False)
-            drawn.append(ax)
-        for ax in flat[n:]:
-            ax.remove()
-        _label_grid(drawn, cols, frontend, log_freq)
+        gs = fig.add_gridspec(rows, cols)
+        drawn = [fig.add_subplot(gs[i // cols, i % cols]) for i in range(n)]
+        im = _draw_panels(drawn, shown, frontend, shared_scale, range_db, time_offset)
+        _label_grid(drawn, cols, frontend, axis)
         label = "dB re max of all panels" if shared_scale else "dB re panel max"
-        fig.colorbar(im, ax=drawn, label=label, shrink=min(1.0, 0.45 + 0.2 * rows), aspect=25)
+        if rows * cols > n:  # the last row has empty cells: the colour bar lies in them, next to the panels
+            cax = fig.add_subplot(gs[rows - 1, n % cols :])
+            cax.set_box_aspect(0.07 / (cols - n % cols))
+            fig.colorbar(im, cax=cax, orientation="horizontal", label=label)
+        else:  # right of the grid, one colour-bar width away
+            pad = 0.06 / max(1.0, w_in - 0.8)  # constrained layout: a fraction of the panels' width
+            fig.colorbar(im, ax=drawn, label=label, shrink=min(1.0, 0.45 + 0.2 * rows), aspect=25, pad=pad)
         settle(fig)
+        fit_titles(fig, drawn)
     return fig
+
+
+def _draw_panels(drawn, shown, frontend: Frontend, shared_scale: bool, range_db: float, time_offset: float):
+    """Each (title, image, is_projection) of ``shown`` on its axes; the last projection's image (for the colour bar).
+
+    The original is in dB re its own max; a projection in dB re its own max, or already in dB (``shared_scale``).
+    """
+    from auralise.figures.display import spectrogram_image
+
+    im = None
+    for ax, (title, R, projection) in zip(drawn, shown):
+        if not projection:
+            spectrogram_image(ax, R, frontend=frontend, db=True, dynamic_range_db=range_db)
+        elif shared_scale:  # R is in dB already
+            im = spectrogram_image(ax, R, frontend=frontend, db=False, vmin=-range_db, vmax=0.0, cmap="magma")
+        else:
+            im = spectrogram_image(ax, R, frontend=frontend, db=True, dynamic_range_db=range_db)
+        # plain text: a title (a name from a notes file) with "$" or "\\" is not TeX
+        ax.set_title(title, parse_math=False, usetex=False)
+        if time_offset:
+            image = ax.get_images()[0]
+            left, right, bottom, top = image.get_extent()
+            image.set_extent((left + time_offset, right + time_offset, bottom, top))
+            ax.set_xlim(left + time_offset, right + time_offset)
+    return im
 
 
 def _rectified_panels(panels: list, n_freq: int) -> tuple[list[str], list[np.ndarray]]:
@@ -499,29 +507,28 @@ def _rectified_panels(panels: list, n_freq: int) -> tuple[list[str], list[np.nda
     return titles, images
 
 
-def _grid_columns(columns: int | None, n: int, width_inches: float) -> int:
-    """Panels per row: ``columns`` (at most ``n``), or near-square, up to 4, panels at least ~1.4 in wide."""
+def _grid_layout(columns: int | None, n: int, width_inches: float) -> tuple[int, int]:
+    """(rows, columns): ``columns`` per row (at most ``n``), or :func:`auralise.figures.panels.grid_shape`'s."""
+    from auralise.figures.panels import grid_shape
+
     if columns is None:
-        most = max(1, min(4, int(width_inches // 1.4)))
-        return min(n, most) if n <= most else _grid_shape(n, most)[1]
+        return grid_shape(n, width_inches)
     if isinstance(columns, bool) or not isinstance(columns, int | np.integer) or columns < 1:
         raise BadParameterError(f"columns must be a positive integer, got {columns!r}")
-    return min(int(columns), n)
+    cols = min(int(columns), n)
+    return math.ceil(n / cols), cols
 
 
-def _label_grid(drawn: list[Axes], cols: int, frontend: Frontend, log_freq: bool) -> None:
-    """Frequency axes (log or linear) on every panel; tick labels and axis titles only on the outer panels."""
-    from matplotlib.ticker import FuncFormatter
+def _label_grid(drawn: list[Axes], cols: int, frontend: Frontend, axis: str) -> None:
+    """The frequency axis on every panel; tick labels and axis titles only on the outer panels."""
+    from auralise.figures.panels import frequency_axis
 
     n = len(drawn)
     same_t = len({a.get_images()[0].get_array().shape[1] for a in drawn}) == 1
     for i, ax in enumerate(drawn):
         col = i % cols
         bottom_of_column = i + cols >= n
-        if log_freq:
-            _log_frequency(ax, frontend)
-        else:
-            ax.yaxis.set_major_formatter(FuncFormatter(_hz_label))
+        frequency_axis(ax, frontend, axis)
         if not bottom_of_column:
             ax.set_xlabel("")
             if same_t:

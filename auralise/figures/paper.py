@@ -17,8 +17,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from auralise.choices import FIGURE_SUFFIXES
-from auralise.errors import BadParameterError, OutputError
+from auralise.choices import FIGURE_SUFFIXES, FREQ_AXES
+from auralise.errors import BadParameterError, OutputError, check_choice
 
 FIGURE_EXTENSIONS = FIGURE_SUFFIXES  # the file's extension chooses the format
 
@@ -104,7 +104,7 @@ def grid(
     out: str | os.PathLike,
     *,
     original: bool = False,
-    log_freq: bool = True,
+    freq_axis: str = "auto",
     shared_scale: bool = False,
     columns: int | None = None,
     notes: str | os.PathLike | None = None,
@@ -115,12 +115,17 @@ def grid(
     device: str | None = "auto",
     force: bool = False,
     command: str | None = None,
+    offset: float = 0.0,
+    duration: float | None = None,
 ) -> tuple[Path, list[str]]:
     """Deconvolved spectrograms of the named features of one song, one panel each (Figs. 3–8); (path, warnings).
 
+    ``offset``/``duration``: the part of the song drawn, in seconds (:func:`auralise.io.audio.load_audio`).
+
     The warnings are one line each: notes written for another model file, and every silent feature (never active on
     the song, or a numerically zero projection; its panel is empty and titled "... · silent"). Names from
-    ``notes`` are shown as plain text.
+    ``notes`` are shown as plain text. ``freq_axis`` ("auto": the front-end's own), ``columns`` (default: chosen
+    from the number of panels) and ``width``: see :func:`auralise.figures.drawing.grid_figure`.
     """
     import torch
 
@@ -131,13 +136,15 @@ def grid(
     pairs = parse_feature_pairs(features)
     path = check_figure_path(out, force)
     figure_width(width)
+    check_choice(freq_axis, FREQ_AXES, "frequency axis")
     session = Session(model, device=device, options=RenderOptions(method=method, select=select, tap=tap))
     names, warnings = load_notes(notes, session.model_sha256 if notes is not None else None)
     fe = session.frontend
     layers = {n: session.layer(n) for n in dict.fromkeys(n for n, _ in pairs)}
     for n, f in pairs:
         check_features([f], layers[n])
-    song = session.song(audio, min_samples=session.min_samples(list(layers.values())))
+    song = session.song(audio, min_samples=session.min_samples(list(layers.values())), offset=offset,
+                        duration=duration)  # fmt: skip
     projector = session.projector(song, list(layers.values()))
     groups = [(n, [f for m, f in pairs if m == n]) for n in layers]
     with torch.inference_mode():
@@ -164,10 +171,11 @@ def grid(
             panels,
             frontend=fe,
             original=song.magnitude if original else None,
-            log_freq=log_freq,
+            freq_axis=freq_axis,
             shared_scale=shared_scale,
             columns=columns,
             width=width,
+            time_offset=float(getattr(song.info, "offset", 0.0) or 0.0),  # times in seconds of the file
         )
         return _finish(fig, path, command), warnings
 
@@ -230,20 +238,32 @@ def attributes(
     force: bool = False,
     command: str | None = None,
     progress=None,
+    quick: bool = False,
+    estimate=None,
 ):
-    """The key/chord/instrument study (Fig. 10): figure at ``out``, numbers at ``csv_path``; returns the table."""
+    """The key/chord/instrument study (Fig. 10): figure at ``out``, numbers at ``csv_path``; returns the table.
+
+    ``quick``: the design of :data:`auralise.choices.QUICK_ATTRIBUTES` (8 signals) instead of the default 192 (not
+    with ``instruments``, ``chords`` or ``keys``). ``progress`` and ``estimate`` go to
+    :func:`~auralise.studies.attributes.attribute_study`.
+    """
+    from auralise.choices import QUICK_ATTRIBUTES
     from auralise.figures.attributes import attributes_figure
     from auralise.figures.style import figure_width, house_style
     from auralise.io.modelfile import LoadedModel, load_model
     from auralise.studies.attributes import attribute_study
 
+    design = {"instruments": instruments, "chords": chords, "keys": keys}
+    if quick and any(design.values()):
+        given = ", ".join(f"--{k}" for k, v in design.items() if v)
+        raise BadParameterError(f"--quick chooses its own design; leave out {given} or --quick")
     path = check_figure_path(out, force)
     if csv_path is not None and Path(csv_path).exists() and not force:
         raise OutputError(f"{csv_path} already exists; pass --force to overwrite or choose another --csv")
     inches = figure_width(width)
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
-    kwargs = {k: list(v) for k, v in (("instruments", instruments), ("chords", chords), ("keys", keys)) if v}
-    table = attribute_study(loaded, method=method, tap=tap, progress=progress, **kwargs)
+    kwargs = {k: list(v) for k, v in (QUICK_ATTRIBUTES if quick else design).items() if v}
+    table = attribute_study(loaded, method=method, tap=tap, progress=progress, estimate=estimate, **kwargs)
     with house_style():
         fig = attributes_figure(table, width=inches)
         _finish(fig, path, command)

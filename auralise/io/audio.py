@@ -2,16 +2,22 @@
 
 Everything a user can get wrong about an audio file (missing, a folder, not audio, truncated, empty,
 non-finite, silent, too short) is reported as one :class:`~auralise.errors.BadAudioError` line; nothing
-from soundfile/libsndfile escapes as a traceback. :func:`write_audio` writes through
-:func:`auralise.io.files.atomic_path`, so an interrupted run never leaves a half-written output.
+from soundfile/libsndfile escapes as a traceback. A part of a file (``offset``/``duration``, librosa's names; every
+command's ``--offset``/``--duration``) is sought and only that part decoded (:func:`check_region` checks the two
+numbers). :func:`write_audio` writes through :func:`auralise.io.files.atomic_path`, so an interrupted run never
+leaves a half-written output.
 
 soundfile and soxr are imported lazily so that importing this module is cheap.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +26,7 @@ import numpy as np
 from auralise.errors import BadAudioError, BadParameterError, OutputError
 from auralise.io.files import _one_line, _sndfile_reason, _sndfile_write_error, atomic_path
 
-__all__ = ["AudioInfo", "load_audio", "write_audio"]
+__all__ = ["AudioInfo", "check_region", "load_audio", "write_audio"]
 
 # Audio formats ``write_audio`` accepts, by file extension (libsndfile format names).
 _WRITE_FORMATS = {
@@ -36,6 +42,9 @@ _WRITE_FORMATS = {
 # libsndfile's parser log reports a data chunk whose declared size exceeds the file, e.g.
 # "data : 176400 (should be 88156)" (WAV) or "SSND : 44108 (should be 22031)" (AIFF).
 _SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+# Containers whose seek lands on the exact frame (PCM, float, FLAC); others are decoded from SEEK_PREROLL before.
+_EXACT_SEEK = frozenset({"WAV", "WAVEX", "AIFF", "AU", "W64", "RF64", "CAF", "RAW", "FLAC", "NIST", "IRCAM", "SVX"})
+SEEK_PREROLL = 10.0  # seconds decoded and dropped before an --offset in a lossy file
 # Streaming writers put a placeholder (0xFFFFFFFF, or 0x7FFFFFFF..) in the size field: not truncation.
 _PLACEHOLDER_SIZE = 0x7FFFFFFF
 
@@ -62,6 +71,11 @@ class AudioInfo:
         libsndfile's container name, e.g. ``"WAV"``, ``"FLAC"``, ``"MP3"``.
     subtype : str
         libsndfile's sample encoding, e.g. ``"PCM_16"``, ``"FLOAT"``.
+    offset : float
+        Where the samples start in the file, in seconds (``--offset``, rounded onto the file's and the target's
+        sample grids; 0.0 for the whole file).
+    duration : float or None
+        The ``--duration`` asked for (None: to the end of the file); ``duration_s`` is what was read.
     """
 
     path: Path
@@ -72,6 +86,8 @@ class AudioInfo:
     notes: list[str] = field(default_factory=list)
     format: str = ""
     subtype: str = ""
+    offset: float = 0.0
+    duration: float | None = None
 
 
 def _declared_short(extra_info: str) -> tuple[int, int] | None:
@@ -92,10 +108,13 @@ class _Decoded:
     any_mono: bool  # some sample of the mono mix is non-zero
 
 
-def _decode_mono(f, sr: int, block: int = 1 << 18) -> _Decoded:
+def _decode_mono(f, sr: int, block: int = 1 << 18, frames: int | None = None) -> _Decoded:
     """Decode an open SoundFile block by block into mono float32 at ``sr``, never holding the whole multichannel
     file or the file-rate signal: channels are averaged per block and soxr resamples as a stream (the same
-    samples as ``librosa.resample(res_type="soxr_hq")`` of the whole signal)."""
+    samples as ``librosa.resample(res_type="soxr_hq")`` of the whole signal).
+
+    Decoding starts where ``f`` stands (after a seek, the part's first frame) and stops after ``frames`` frames
+    (None: at the end of the file); resampling applies to those frames only."""
     resampler = None
     if int(f.samplerate) != sr:
         import soxr
@@ -103,8 +122,9 @@ def _decode_mono(f, sr: int, block: int = 1 << 18) -> _Decoded:
         resampler = soxr.ResampleStream(int(f.samplerate), sr, 1, dtype="float32", quality="HQ")
     parts, n_read, non_finite, any_sample, any_mono = [], 0, 0, False, False
     while True:
-        data = f.read(block, dtype="float32", always_2d=True)
-        last = len(data) < block
+        want = block if frames is None else min(block, frames - n_read)
+        data = f.read(want, dtype="float32", always_2d=True)
+        last = len(data) < want or (frames is not None and n_read + len(data) >= frames)
         n_read += len(data)
         finite = np.isfinite(data)
         non_finite += int(data.size - np.count_nonzero(finite))
@@ -126,13 +146,41 @@ def _decode_mono(f, sr: int, block: int = 1 << 18) -> _Decoded:
     return _Decoded(np.asarray(y, dtype=np.float32), n_read, non_finite, any_sample, any_mono)
 
 
+def check_region(offset: float = 0.0, duration: float | None = None) -> tuple[float, float | None]:
+    """``--offset`` and ``--duration`` checked: (offset, duration) as floats, or one :class:`BadParameterError` line.
+
+    ``offset`` is a finite number of seconds >= 0; ``duration`` None (to the end of the file) or finite and > 0.
+    Whether the offset lies inside a given file is checked when it is read (:func:`load_audio`).
+    """
+    for name, value in (("--offset", offset), ("--duration", duration)):
+        if value is None and name == "--duration":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+            raise BadParameterError(f"{name} must be a number of seconds, got {value!r}")
+    if not (np.isfinite(offset) and offset >= 0):
+        raise BadParameterError(f"--offset must be a number of seconds >= 0 (where to start reading), got {offset!r}")
+    if duration is not None and not (np.isfinite(duration) and duration > 0):
+        raise BadParameterError(f"--duration must be a number of seconds > 0 (how much to read), got {duration!r}")
+    return float(offset), None if duration is None else float(duration)
+
+
 def load_audio(
-    path: str | os.PathLike, *, sr: int, min_samples: int = 1, allow_silent: bool = False
+    path: str | os.PathLike,
+    *,
+    sr: int,
+    min_samples: int = 1,
+    allow_silent: bool = False,
+    offset: float = 0.0,
+    duration: float | None = None,
 ) -> tuple[np.ndarray, AudioInfo]:
-    """Read an audio file as mono float32 at sample rate ``sr``.
+    """Read an audio file (or the part ``offset``..``offset + duration`` of it) as mono float32 at sample rate ``sr``.
 
     Any format libsndfile reads (WAV, FLAC, OGG/Vorbis, MP3, AIFF, ...) is accepted. Channels are averaged
-    to mono; a different sample rate is resampled with ``librosa.resample(res_type="soxr_hq")``.
+    to mono; a different sample rate is resampled with ``librosa.resample(res_type="soxr_hq")``. A part of the file
+    (librosa's ``offset``/``duration``) is read by seeking to its first frame and decoding only its frames, then
+    resampling those: at the file's rate the samples are exactly those of the whole file's decode; at another rate
+    they equal the whole file's resampled signal, cut, except within the resampler's filter length (under 100
+    samples) of the part's edges.
 
     Parameters
     ----------
@@ -144,6 +192,13 @@ def load_audio(
         Minimum number of samples at ``sr`` (e.g. the front-end's window); shorter audio is an error.
     allow_silent : bool
         Accept all-zero audio (a tagger may be asked about silence; auralising it is an error).
+    offset : float
+        Seconds into the file where reading starts; 0 by default. It is rounded to the nearest instant on both the
+        file's and ``sr``'s sample grid (every ``1 / gcd(file rate, sr)`` s: one sample when the rates are equal,
+        1/11025 s from 44.1 to 11.025 kHz, 10 ms from 44.1 to 16 kHz); ``info.offset`` is where it starts.
+    duration : float, optional
+        Seconds to read (rounded to the file's frames); None reads to the end. A part that runs past the end of the
+        file is read up to the end, with a note saying so.
 
     Returns
     -------
@@ -157,7 +212,8 @@ def load_audio(
     BadAudioError
         Missing file, folder, not audio, truncated/corrupt, empty, NaN/Inf samples, silent, too short.
     BadParameterError
-        ``sr`` or ``min_samples`` is not a positive integer.
+        ``sr`` or ``min_samples`` is not a positive integer; ``offset`` negative or at or past the end of the file;
+        ``duration`` not positive.
 
     Examples
     --------
@@ -170,13 +226,14 @@ def load_audio(
     if isinstance(min_samples, bool) or not isinstance(min_samples, int | np.integer) or min_samples < 1:
         raise BadParameterError(f"min_samples must be a positive integer, got {min_samples!r}")
     sr = int(sr)
+    offset, duration = check_region(offset, duration)
     p = Path(path)
     name = str(path)
     _check_readable(p, name)
-    header, decoded = _read(p, name, sr)
+    header, decoded = _read(p, name, sr, offset, duration)
     _check_decoded(name, header, decoded, allow_silent=allow_silent)
 
-    notes: list[str] = []
+    notes = _region_notes(header, duration, decoded.n_read)
     if header.channels > 1:
         notes.append(f"downmixed {header.channels} channels to mono")
         if not decoded.any_mono:
@@ -190,8 +247,9 @@ def load_audio(
     y = decoded.y
     n = int(y.shape[0])
     if n < min_samples:
+        what = f"the part of {name} read ({_span(header, decoded.n_read)})" if header.start or duration else name
         raise BadAudioError(
-            f"{name} is too short: {n / sr:.3f} s at {sr} Hz; at least {min_samples / sr:.3f} s "
+            f"{what} is too short: {n / sr:.3f} s at {sr} Hz; at least {min_samples / sr:.3f} s "
             f"({min_samples} samples) is needed"
         )
     info = AudioInfo(
@@ -203,8 +261,25 @@ def load_audio(
         notes=notes,
         format=header.format,
         subtype=header.subtype,
+        offset=header.start / header.orig_sr,
+        duration=duration,
     )
     return y, info
+
+
+def _span(header: _Header, n_read: int) -> str:
+    """``"12.000-42.000 s"``: the part of the file that was read, in the file's seconds."""
+    return f"{header.start / header.orig_sr:.3f}-{(header.start + n_read) / header.orig_sr:.3f} s"
+
+
+def _region_notes(header: _Header, duration: float | None, n_read: int) -> list[str]:
+    """The note on the part of the file read (none for a whole file), and where a ``duration`` ran past the end."""
+    if not header.start and duration is None:
+        return []
+    notes = [f"read {_span(header, n_read)} of the file (--offset/--duration)"]
+    if duration is not None and n_read < header.wanted:
+        notes.append(f"--duration {duration:g} s runs past the end of the file: read up to its end")
+    return notes
 
 
 def _check_readable(p: Path, name: str) -> None:
@@ -231,10 +306,13 @@ class _Header:
     format: str  # libsndfile container name
     subtype: str  # libsndfile sample encoding
     extra: str  # libsndfile's parser log (tells a truncated data chunk)
+    start: int = 0  # first frame read (--offset)
+    wanted: int | None = None  # frames asked for (--duration); None: to the end
 
 
-def _read(p: Path, name: str, sr: int) -> tuple[_Header, _Decoded]:
-    """Open ``p`` with libsndfile and decode it to mono at ``sr``; any failure is one :class:`BadAudioError`."""
+def _read(p: Path, name: str, sr: int, offset: float = 0.0, duration: float | None = None) -> tuple[_Header, _Decoded]:
+    """Open ``p`` with libsndfile, seek to ``offset`` and decode ``duration`` seconds of it (all of it by default) to
+    mono at ``sr``; any failure is one :class:`BadAudioError` (an offset past the end: :class:`BadParameterError`)."""
     import soundfile as sf
 
     try:
@@ -247,12 +325,84 @@ def _read(p: Path, name: str, sr: int) -> tuple[_Header, _Decoded]:
         with f:
             header = _Header(int(f.samplerate), int(f.channels), int(f.frames), str(f.format), str(f.subtype),
                              f.extra_info)  # fmt: skip
-            decoded = _decode_mono(f, sr)
+            if header.orig_sr > 0:
+                header.start = _start_frame(offset, header.orig_sr, sr)
+                header.wanted = None if duration is None else max(1, int(round(duration * header.orig_sr)))
+            if header.start:
+                _check_offset(name, header, offset)
+            # after a seek, libmpg123 prints complaints about frames' bit reservoirs on stderr although the
+            # samples it decodes are right: keep them off the terminal
+            with _stderr_silenced(header.start > 0 and header.format == "MP3"):
+                if header.start:
+                    _seek(f, header)
+                decoded = _decode_mono(f, sr, frames=header.wanted)
     except (sf.SoundFileError, RuntimeError, OSError, ValueError, MemoryError) as exc:
         raise BadAudioError(
             f"{name} is corrupt or truncated (decoding failed: {_sndfile_reason(exc)}); re-export or re-download it"
         ) from exc
+    if header.start and decoded.n_read == 0:  # a header that promised more frames than the file holds
+        _check_offset(name, dataclasses.replace(header, declared=header.start), offset)
     return header, decoded
+
+
+def _start_frame(offset: float, orig_sr: int, sr: int) -> int:
+    """The file frame where a part starting ``offset`` s in begins: the nearest instant on both the file's and the
+    target's sample grid (every ``1 / gcd(orig_sr, sr)`` s), so that the part resampled is the whole file resampled
+    and cut (away from the resampler's edges)."""
+    step = orig_sr // math.gcd(orig_sr, sr)  # file frames between instants on both grids
+    return int(round(offset * orig_sr / step)) * step
+
+
+def _seek(f, header: _Header) -> None:
+    """Put ``f`` on frame ``header.start`` so that what follows decodes exactly as in a decode of the whole file.
+
+    Uncompressed and FLAC files seek exactly. Lossy ones (Vorbis, MP3, ...) are sought :data:`SEEK_PREROLL` seconds
+    earlier and decoded up to the frame: libsndfile 1.2 lands up to a few hundred samples off inside an Ogg
+    Vorbis file's last page, and a decoder's state (MP3's bit reservoir and filter bank) settles over the frames
+    before the target.
+    """
+    skip = 0 if header.format in _EXACT_SEEK else min(header.start, int(SEEK_PREROLL * header.orig_sr))
+    f.seek(header.start - skip)
+    while skip > 0:
+        got = len(f.read(min(skip, 1 << 16), dtype="float32", always_2d=True))
+        if got == 0:
+            break
+        skip -= got
+
+
+def _check_offset(name: str, header: _Header, offset: float) -> None:
+    """An ``--offset`` at or past the end of the file is one :class:`BadParameterError` line."""
+    if header.start >= header.declared > 0 or (header.declared <= 0 and header.start > 0):
+        length = max(header.declared, 0) / header.orig_sr
+        raise BadParameterError(
+            f"--offset {offset:g} s is past the end of {name} ({length:.3f} s long); give an offset below {length:.3f}"
+        )
+
+
+@contextlib.contextmanager
+def _stderr_silenced(active: bool) -> Iterator[None]:
+    """While ``active``, point file descriptor 2 at the null device (a C library's own prints go nowhere)."""
+    if not active:
+        yield
+        return
+    import sys
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to silence
+        yield
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _check_decoded(name: str, header: _Header, decoded: _Decoded, *, allow_silent: bool) -> None:
@@ -262,19 +412,22 @@ def _check_decoded(name: str, header: _Header, decoded: _Decoded, *, allow_silen
     if orig_sr <= 0 or channels <= 0:
         raise BadAudioError(f"{name} has an invalid header ({orig_sr} Hz, {channels} channels); re-export it")
     short = _declared_short(header.extra)
-    n_read = decoded.n_read
+    n_read, start = decoded.n_read, header.start
     if short is not None:
-        if n_read > 0 and short[1] > 0:
+        if n_read > 0 and short[1] > 0 and not start and header.wanted is None:
             held = n_read / orig_sr
             what = f"{held * short[0] / short[1]:.3f} s of audio but the file holds only {held:.3f} s"
         else:
             what = f"{short[0]} bytes of audio but the file holds only {short[1]}"
         raise BadAudioError(f"{name} is truncated: its header declares {what}; re-export or re-download it")
-    # MP3 frame counts can be estimates (VBR without a Xing header): allow 5 % slack there.
+    # MP3 frame counts can be estimates (VBR without a Xing header): allow 5 % slack there. A part of the file
+    # (--offset/--duration) is checked against what the header declares for that part.
     expected = declared * 0.95 if header.format == "MP3" else declared
-    if 0 < n_read < expected:
+    if header.wanted is not None:
+        expected = min(expected, start + header.wanted)
+    if 0 < n_read and start + n_read < expected:
         raise BadAudioError(
-            f"{name} is truncated: {declared / orig_sr:.3f} s declared but only {n_read / orig_sr:.3f} s "
+            f"{name} is truncated: {declared / orig_sr:.3f} s declared but only {(start + n_read) / orig_sr:.3f} s "
             "could be decoded; re-export or re-download it"
         )
     if n_read == 0:
@@ -287,7 +440,8 @@ def _check_decoded(name: str, header: _Header, decoded: _Decoded, *, allow_silen
             f"{name} contains {decoded.non_finite} NaN or infinite sample values; clean it or re-export it as PCM"
         )
     if not allow_silent and not decoded.any_sample:
-        raise BadAudioError("the audio is silent (all samples are zero); nothing to auralise")
+        where = f" from {_span(header, n_read)} of {name}" if start or header.wanted is not None else ""
+        raise BadAudioError(f"the audio is silent{where} (all samples are zero); nothing to auralise")
 
 
 def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int, *, subtype: str | None = None) -> Path:

@@ -56,6 +56,8 @@ class AtlasOptions:
     method: str = "deconvnet"
     resynth: str = "mask"
     tap: str = "block"
+    offset: float = 0.0  # seconds: the part of every song scanned and rendered starts here (--offset)
+    duration: float | None = None  # seconds of every song from offset (--duration); None: to the end
 
     def check(self) -> None:
         from auralise.choices import METHODS, RESYNTH_MODES, TAPS
@@ -69,6 +71,9 @@ class AtlasOptions:
                 raise BadParameterError(f"{name} must be an integer from 1 to 1000, got {value!r}")
         if self.excerpt is not None and not (np.isfinite(self.excerpt) and 0.5 <= self.excerpt <= 600):
             raise BadParameterError(f"--excerpt must be 0.5 to 600 seconds, got {self.excerpt!r}")
+        from auralise.io.audio import check_region
+
+        check_region(self.offset, self.duration)
 
 
 def expand_inputs(inputs: Sequence[str | os.PathLike]) -> tuple[list[Path], list[dict]]:
@@ -151,9 +156,11 @@ def scan_corpus(model, paths: Sequence[Path], layers: Sequence[int], options: At
         f = songs_dir / f"{key}.json"
         if f.is_file() and not f.is_symlink():
             try:
-                done[key] = json.loads(f.read_text(encoding="utf-8"))
+                record = json.loads(f.read_text(encoding="utf-8"))
             except ValueError:
                 continue
+            if (record.get("offset", 0.0), record.get("duration")) == (options.offset, options.duration):
+                done[key] = record  # a scan of the same part of the song (--offset/--duration)
     todo = [(k, str(p)) for k, p in keys.items() if k not in done]
     for key, record in run_scan(model, todo, layers, options, engine=engine, workers=workers, address=address,
                                 progress=progress):  # fmt: skip
@@ -177,12 +184,13 @@ def scan_record(scanner, key: str, path: str, options: AtlasOptions) -> dict:
     from auralise.io.audio import load_audio
 
     fe = scanner.model.frontend
+    region = {"offset": options.offset, "duration": options.duration}
     try:
-        y, _ = load_audio(path, sr=fe.sr, min_samples=fe.n_fft)
+        y, _ = load_audio(path, sr=fe.sr, min_samples=fe.n_fft, **region)
     except (BadAudioError, AuraliseError) as exc:
-        return {"skipped": str(exc)}
+        return {"skipped": str(exc), **region}
     state = scanner.scan(y, song=key, top=options.top, per_song=options.per_song)
-    return {"state": state.to_json(), "seconds": round(len(y) / fe.sr, 3)}
+    return {"state": state.to_json(), "seconds": round(len(y) / fe.sr, 3), **region}
 
 
 def atlas(

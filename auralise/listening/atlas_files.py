@@ -78,7 +78,8 @@ def render_features(model, state, header: dict, features: dict[int, list[int]], 
     journal = out / ".atlas" / RENDER_JOURNAL
     journal.parent.mkdir(parents=True, exist_ok=True)
     for song in sorted(todo_by_song):
-        y, _ = load_audio(paths[song], sr=fe.sr)
+        y, info = load_audio(paths[song], sr=fe.sr, offset=options.offset, duration=options.duration)
+        shift = info.offset  # times are the file's: the part read starts at --offset
         for n, f, k, occ, _ in todo_by_song[song]:
             window = excerpt_window(fe, geometry[n], occ.unit, len(y), options.excerpt)
             excerpt, wave, grid, mag, activation = render_occurrence(
@@ -88,8 +89,8 @@ def render_features(model, state, header: dict, features: dict[int, list[int]], 
             files = excerpt_files(n, f, k)
             _write_excerpt(out, files, excerpt, wave, grid, mag, fe.sr)
             r = {"layer": n, "feature": f, "k": k, "song": occ.song, "unit": occ.unit, "activation": occ.activation,
-                 "time": round(occ.seconds, 4), "start": round(window.start / fe.sr, 4),
-                 "end": round(window.stop / fe.sr, 4), "excerpt_activation": activation, **files}  # fmt: skip
+                 "time": round(shift + occ.seconds, 4), "start": round(shift + window.start / fe.sr, 4),
+                 "end": round(shift + window.stop / fe.sr, 4), "excerpt_activation": activation, **files}  # fmt: skip
             with open(journal, "a", encoding="utf-8") as j:
                 j.write(json.dumps(r) + "\n")
             records[(n, f, k)] = r

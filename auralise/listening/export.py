@@ -84,22 +84,30 @@ class ExportOptions:
     """Everything that decides the content of an export (two runs with equal options give equal files).
 
     ``layers`` and ``features`` as :func:`parse_layer_spec` and :func:`parse_feature_spec` read them; ``render``
-    how each feature is projected and heard; ``figures`` also a full figure per feature.
+    how each feature is projected and heard; ``figures`` also a full figure per feature; ``offset`` and
+    ``duration`` the part of every song used, in seconds (:func:`auralise.io.audio.load_audio`; default all of it).
     """
 
     layers: str = "all"
     features: str = "all"
     render: RenderOptions = field(default_factory=RenderOptions)
     figures: bool = False
+    offset: float = 0.0
+    duration: float | None = None
 
     def __post_init__(self) -> None:
+        from auralise.io.audio import check_region
+
         if not isinstance(self.render, RenderOptions):
             raise BadParameterError(f"render must be RenderOptions, got {type(self.render).__name__}")
+        check_region(self.offset, self.duration)
 
     def to_dict(self) -> dict:
         """The options as the journal header and the manifest record them: layers, features, the six rendering
-        options, figures."""
-        return {"layers": self.layers, "features": self.features, **self.render.to_dict(), "figures": self.figures}
+        options, figures; offset and duration when a part of the songs is used."""
+        region = {"offset": self.offset, "duration": self.duration} if self.offset or self.duration else {}
+        return {"layers": self.layers, "features": self.features, **self.render.to_dict(), "figures": self.figures,
+                **region}  # fmt: skip
 
 
 def software_versions() -> dict[str, str]:
@@ -167,7 +175,11 @@ def export(
     memory_budget : int
         Working-memory budget in bytes (songs that do not fit are streamed).
     progress : callable, optional
-        ``progress(song_id, items_done, items_in_song)``, called after each batch of items.
+        ``progress(song_id, work_done, work_in_song, stage)``: units of work of the song (0 while not yet known;
+        see :class:`~auralise.listening.song_export.Work`) and what is being done ("loading", "forward pass",
+        "projecting layer 3", "resynthesising layer 3", "writing", "done"). Called at every stage and after every
+        layer (or chunk of the song) projected and every batch written; the work done reaches the total when the
+        song is finished. Called from the writer threads too, one call at a time.
 
     Returns
     -------
@@ -202,8 +214,9 @@ def export(
     check_folder_lock(out)  # a live export there: say so, rather than what its half-made files look like
     check_folder(out, ids, journal, force=force, resume=resume)
     min_samples = session.frontend.min_samples_for(max(table[lay.number]["rf_frames"] for lay in lays))
+    region = {"offset": options.offset, "duration": options.duration}
     for p in audio:  # decode every song once before writing anything (each is decoded again when its turn comes)
-        session.song(p, min_samples=min_samples)
+        session.song(p, min_samples=min_samples, **region)
 
     # Nothing was written so far. From here on the folder is locked; a start that fails before any item is
     # finished leaves nothing behind (no journal, no song files, no folder it created).
@@ -212,7 +225,9 @@ def export(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             context = ExportContext(options, lays, out, pool, journal, done, memory_budget, progress)
             for song_id, path in zip(ids, audio):
-                song = session.song(path, min_samples=min_samples)
+                if progress is not None:
+                    progress(song_id, 0, 0, "loading")
+                song = session.song(path, min_samples=min_samples, **region)
                 items = SongExport(session, song, song_id, context).run(feature_kind, feature_arg)
                 songs.append(_song_entry(session, song, song_id, items))
         manifest = _manifest(session, model_info, options, lays, table, songs)
@@ -250,6 +265,7 @@ def _song_entry(session: Session, song: Song, song_id: str, items: list[dict]) -
         "id": song_id,
         "source": str(song.path),
         "sha256": file_sha256(song.path),
+        "offset": round(song.info.offset, 6),  # where the part used starts in the file (--offset), in seconds
         "duration": round(song.n_samples / sr, 3),
         "sr": sr,
         "original": {"wav": f"{song_id}/original.wav", "png": f"{song_id}/original.png"},

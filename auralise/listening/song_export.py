@@ -4,6 +4,11 @@ A song is exported in memory when its arrays fit the memory budget, else streame
 (:func:`song_plan`, :mod:`auralise.render.streaming`). Features are projected in groups; each group's files are
 written by the export's worker threads while the next group is computed, and an item is recorded in the journal
 only once its files are in place.
+
+Progress is counted in units of work per song (:class:`Work`): the set-up (STFT, model input, the layers' geometry,
+the forward pass and its statistics), then per feature its projection and its files. It is reported through the
+export's callback with the current stage ("loading", "forward pass", "projecting layer 3", "resynthesising layer
+3", "writing", "done"), after every layer of a group (every chunk of the song when it is projected in chunks).
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ from auralise.io.naming import output_name
 from auralise.listening.journal import Journal
 
 if TYPE_CHECKING:
+    import torch
+
     from auralise.engine.layers import Layer
     from auralise.frontends import Frontend
     from auralise.listening.export import ExportOptions
     from auralise.session import Session, Song
 
-__all__ = ["ExportContext", "Progress", "SongExport", "SongPlan", "song_plan"]
+__all__ = ["ExportContext", "Progress", "SongExport", "SongPlan", "Work", "song_plan"]
 
-Progress = Callable[[str, int, int], None]  # (song id, items done in this song, items in this song)
+Progress = Callable[[str, int, int, str], None]  # (song id, work done, work in this song or 0 if unknown, stage)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,28 @@ class ExportContext:
     progress: Progress | None = None
 
 
+@dataclass(frozen=True)
+class Work:
+    """Units of work of one song: a feature's projection counts :attr:`PROJECT`, its resynthesis and files
+    :attr:`WRITE` (on the demo models a projection takes about four times as long as the rest); the set-up before
+    the first projection counts :meth:`setup` (an eighth of the features' work, at least eight projections': on
+    the demo models it takes as long as 10 to 70 projections)."""
+
+    PROJECT = 4
+    WRITE = 1
+    features: int
+
+    @property
+    def per_feature(self) -> int:
+        return self.PROJECT + self.WRITE
+
+    def setup(self) -> int:
+        return max(8 * self.PROJECT, self.features * self.per_feature // 8)
+
+    def total(self) -> int:
+        return self.setup() + self.features * self.per_feature
+
+
 class SongExport:
     """The export of one song (``song_id`` its folder in the export) with the session's model and options.
 
@@ -58,7 +87,8 @@ class SongExport:
         self.session, self.song, self.id, self.context = session, song, song_id, context
         self.o, self.lays, self.dir = session.options, context.layers, context.out / song_id
         self.pool, self.journal = context.pool, context.journal
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the journal and the progress count are shared with the writer threads
+        self.work, self.units, self.stage = Work(0), 0, "loading"
 
     def run(self, feature_kind: str, feature_arg) -> list[dict]:
         """Export the song: ``feature_kind`` and ``feature_arg`` as :func:`auralise.listening.export.parse_feature_spec`
@@ -67,6 +97,8 @@ class SongExport:
 
         plan = song_plan(self.session.frontend, self.song.n_samples, self.context.memory_budget, self.context.options)
         self.streamed = plan.streamed
+        self.work = Work(sum(_count(feature_kind, feature_arg, lay.channels) for lay in self.lays))
+        self._progress("forward pass")
         self.dir.mkdir(parents=True, exist_ok=True)
         self._write_original()
         projector = self.session.projector(self.song, self.lays, memory_budget=plan.projector_bytes,
@@ -77,7 +109,8 @@ class SongExport:
         done = self.context.done
         records = {(n, f): done[(self.id, n, f)] for n, f in wanted if (self.id, n, f) in done}
         todo = [item for item in wanted if item not in records]
-        self._report(len(records), len(wanted))
+        self.work = Work(len(wanted))  # items finished by an earlier run count as work done
+        self._progress(None, self.work.setup() + len(records) * self.work.per_feature)
         if plan.streamed:
             widest = max(c.stop - c.start for c in projector.chunks)
             plan = dataclasses.replace(plan, group_size=plan.streamed_group_size(widest))
@@ -90,12 +123,14 @@ class SongExport:
                 by_layer: dict[int, list[int]] = {}
                 for n, f in todo[start : start + plan.group_size]:
                     by_layer.setdefault(n, []).append(f)
-                for future in render(projector, list(by_layer.items()), stats, records, len(wanted)):
+                for future in render(projector, list(by_layer.items()), stats, records):
                     while len(pending) >= plan.in_flight - 1:  # bound what waits to be written; surfaces errors
                         pending.pop(0).result()
                     pending.append(future)
+            self._progress("writing")
             for p in pending:
                 p.result()
+        self._progress("done")
         return [records[item] for item in wanted]
 
     def _write_original(self) -> None:
@@ -119,16 +154,40 @@ class SongExport:
         with atomic_path(self.dir / "original.png") as tmp:
             write_thumbnail(thumb.result()[0], tmp, reduced=True)
 
-    def _render_group(self, projector, groups, stats, records, total) -> Iterator[Future]:
-        """The whole song in memory: project the group, then hand each layer's batch to the writers."""
+    def _render_group(self, projector, groups, stats, records) -> Iterator[Future]:
+        """The whole song in memory: project the group, and hand each layer's batch to the writers."""
+        for number, feats, D in self._project(projector, groups):
+            self._progress(f"resynthesising layer {number}")
+            yield self._write_batch(number, feats, D.cpu(), stats[number], records)
+
+    def _project(self, projector, groups) -> Iterator[tuple[int, list[int], torch.Tensor]]:
+        """``projector.project(groups)``, reporting progress: layer by layer when the song is one chunk (its one
+        forward pass serves every call), else chunk by chunk (one forward pass per chunk serves every group)."""
         import torch
 
+        if len(projector.chunks) == 1:
+            for number, feats in groups:
+                self._progress(f"projecting layer {number}")
+                with torch.inference_mode():
+                    ((_, _, D),) = projector.project([(number, feats)])
+                self._progress(None, len(feats) * Work.PROJECT)
+                yield number, list(feats), D
+            return
+        S, axis, parts = projector.S, projector.time_axis, len(projector.chunks)
+        label, units, reported = _layers_label([n for n, _ in groups]), sum(len(f) for _, f in groups), 0
         with torch.inference_mode():
-            projected = list(projector.project(groups))
-        for number, feats, D in projected:
-            yield self._write_batch(number, feats, D.cpu(), stats[number], records, total)
+            results = [torch.zeros((len(f), *S.shape[1:]), dtype=S.dtype, device=S.device) for _, f in groups]
+            self._progress(f"projecting {label}, part 1 of {parts}")
+            for j, (chunk, cores) in enumerate(projector.project_cores(groups)):
+                for out, (_, _, D) in zip(results, cores):
+                    out.narrow(axis, chunk.core_start, chunk.core_stop - chunk.core_start).copy_(D)
+                share = units * Work.PROJECT * (j + 1) // parts - reported
+                reported += share
+                self._progress(f"projecting {label}, part {j + 2} of {parts}" if j + 1 < parts else None, share)
+        for (number, feats), D in zip(groups, results):
+            yield number, list(feats), D
 
-    def _stream_group(self, projector, groups, stats, records, total) -> Iterator[Future]:
+    def _stream_group(self, projector, groups, stats, records) -> Iterator[Future]:
         """A song longer than memory: project and resynthesise the group chunk by chunk into raw files, then scale
         each wave into its final file (see :mod:`auralise.render.streaming`)."""
         import secrets
@@ -141,9 +200,11 @@ class SongExport:
         o = self.o
         items = [(n, f) for n, feats in groups for f in feats]
         raw = [self.dir / f".{output_name(n, f, 'wav')[:-4]}.{secrets.token_hex(4)}.part.raw" for n, f in items]
+        self._progress(f"projecting and resynthesising {_layers_label([n for n, _ in groups])} (streamed)")
         with torch.inference_mode():
             waves, peak, thumbs = stream_features(projector, self.song.frames, groups, mode=o.resynth,
                                                   length=self.song.n_samples, raw_paths=raw)  # fmt: skip
+        self._progress(None, len(items) * Work.PROJECT)
         try:
             for number, feats in groups:
                 k0 = items.index((number, feats[0]))
@@ -158,13 +219,13 @@ class SongExport:
                     reasons.append(NEVER_ACTIVE if never else NUMERICALLY_ZERO if zero else None)
                 batch = self._records(number, feats, stats[number], gains, reasons)
                 yield self.pool.submit(self._write_streamed, batch, waves[k0 : k0 + len(feats)], scales,
-                                       thumbs[k0 : k0 + len(feats)], records, total)  # fmt: skip
+                                       thumbs[k0 : k0 + len(feats)], records)  # fmt: skip
         except BaseException:
             for w in waves:
                 w.discard()
             raise
 
-    def _write_streamed(self, batch, waves, scales, thumbs, records, total) -> None:
+    def _write_streamed(self, batch, waves, scales, thumbs, records) -> None:
         from auralise.io.files import atomic_path
         from auralise.render.thumbnail import write_thumbnail
 
@@ -178,13 +239,13 @@ class SongExport:
         finally:
             for wave in waves:
                 wave.discard()
-        self._finish(batch, records, total)
+        self._finish(batch, records)
 
-    def _write_batch(self, number, feats, D, stats, records, total) -> Future:
+    def _write_batch(self, number, feats, D, stats, records) -> Future:
         rendered = self.session.render(self.song, D, activation_max=stats.maximum[feats])
         waves, gains, grid = rendered
         batch = self._records(number, feats, stats, gains, rendered.reasons)
-        return self.pool.submit(self._write_files, batch, grid, waves, records, total)
+        return self.pool.submit(self._write_files, batch, grid, waves, records)
 
     def _records(self, number: int, feats: list[int], stats, gains, reasons) -> list[dict]:
         """The journal and manifest records of one layer's batch of features; ``reasons`` per feature why it is
@@ -212,7 +273,7 @@ class SongExport:
             )
         return batch
 
-    def _write_files(self, batch: list[dict], grid: np.ndarray, waves: np.ndarray, records: dict, total: int) -> None:
+    def _write_files(self, batch: list[dict], grid: np.ndarray, waves: np.ndarray, records: dict) -> None:
         from auralise.io.audio import write_audio
         from auralise.io.files import atomic_path
         from auralise.render.thumbnail import write_thumbnail
@@ -230,19 +291,23 @@ class SongExport:
                 title, mag = f"Feature {r['layer']}-{r['feature']}", self.song.magnitude
                 save_figure(feature_figure(mag, grid[k], frontend=fe, title=title, method=self.o.method),
                             out / r["figure"])  # fmt: skip
-        self._finish(batch, records, total)
+        self._finish(batch, records)
 
-    def _finish(self, batch: list[dict], records: dict, total: int) -> None:
+    def _finish(self, batch: list[dict], records: dict) -> None:
         """Record a batch whose files are in place (journal first, then the progress report)."""
         with self.lock:
             self.journal.append(batch)
             for r in batch:
                 records[(r["layer"], r["feature"])] = r
-            self._report(len(records), total)
+        self._progress(None, len(batch) * Work.WRITE)
 
-    def _report(self, done: int, total: int) -> None:
-        if self.context.progress is not None:
-            self.context.progress(self.id, done, total)
+    def _progress(self, stage: str | None, units: int = 0) -> None:
+        """Count ``units`` of work done and enter ``stage`` (None: the stage goes on), then report."""
+        with self.lock:
+            self.units += units
+            self.stage = self.stage if stage is None else stage
+            if self.context.progress is not None:
+                self.context.progress(self.id, self.units, self.work.total(), self.stage)
 
 
 @dataclass(frozen=True)
@@ -280,6 +345,19 @@ def song_plan(fe: Frontend, n_samples: int, budget: int, options: ExportOptions)
         return SongPlan(False, int(max(1, group)), half, in_flight)
     per_frame = 16 * F + 4 * F_in + 8 * fe.n_fft  # grid, mask, spectrum, model-shaped core; inverse FFT frames
     return SongPlan(True, 1, half, 2, render_bytes=max(0, half - 4 * n), bytes_per_frame_feature=per_frame)
+
+
+def _count(kind: str, arg, channels: int) -> int:
+    """How many features :func:`_choose` takes from a layer of ``channels`` (known before the statistics)."""
+    return channels if kind == "all" else len(arg) if kind == "list" else min(int(arg), channels)
+
+
+def _layers_label(numbers: list[int]) -> str:
+    """``layer 3``, ``layers 1-5`` or ``layers 1,3,5``: the layers of a group, for a progress stage."""
+    if len(numbers) == 1:
+        return f"layer {numbers[0]}"
+    contiguous = numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    return f"layers {numbers[0]}-{numbers[-1]}" if contiguous else "layers " + ",".join(map(str, numbers))
 
 
 def _choose(kind: str, arg, channels: int, stats) -> list[int]:

@@ -70,6 +70,7 @@ __all__ = [
     "DEFAULT_KEYS",
     "AttributeRow",
     "AttributeTable",
+    "StudyEstimate",
     "Signal",
     "attribute_pairs",
     "attribute_study",
@@ -79,6 +80,11 @@ __all__ = [
 ]
 
 _CSV_FIELDS = ("layer", "attribute", "mean", "std", "n_pairs", "n_skipped")
+N_SKIPPED_HELP = (
+    "n_skipped: (signal pair, feature) values left out because the feature is silent on one signal of the pair "
+    "(never active there: its deconvolution is all zero, and a correlation with a constant is undefined); "
+    "n_pairs + n_skipped = pairs x features"
+)
 _CONSTANT = 1e-6  # a D whose centred norm is below this fraction of its norm is constant: correlation undefined
 
 
@@ -90,8 +96,10 @@ class AttributeRow:
     """Correlation statistics of one (layer, attribute): over all (signal pair, feature) values.
 
     ``mean`` and ``std`` (population, ``ddof=0``) of the Pearson correlations; ``n_pairs`` how many values they
-    summarise; ``n_skipped`` how many (pair, feature) values were left out because a deconvolved spectrogram of the
-    pair is constant (all zero: a silent feature), which makes the correlation undefined. NaN when ``n_pairs`` is 0.
+    summarise; ``n_skipped`` how many (pair, feature) values were left out (:data:`N_SKIPPED_HELP`): the feature's
+    deconvolved spectrogram is constant on one signal of the pair -- all zero, because the feature is never active
+    on that signal -- and a correlation with a constant is undefined. ``n_pairs + n_skipped`` is the number of
+    pairs times the layer's features. NaN when ``n_pairs`` is 0.
     """
 
     layer: int
@@ -209,6 +217,28 @@ def _row_from_strings(d: dict[str, str]) -> AttributeRow:
 # ------------------------------------------------------------------------------------------------- study
 
 
+@dataclass(frozen=True)
+class StudyEstimate:
+    """How long :func:`attribute_study` will take, measured on its first signal before the rest of the work.
+
+    The first signal is deconvolved first, every feature of every layer, one layer at a time and timed (that work
+    is kept, not repeated). A *unit* of the rest is one signal of one pass over the signals: its forward pass and
+    the deconvolution of the pass's features; its time is estimated as the measured forward pass plus the measured
+    time per feature of each of its features' layers. ``seconds`` is the estimated time of the whole study from its
+    start, ``left`` of what remains after the first signal, ``first_s`` what the first signal took; ``units`` the
+    estimated seconds of every unit, pass by pass and signal by signal (the order of the ``progress`` calls;
+    ``units[p * signals]`` is already done); ``signals``, ``features`` (all layers) and ``passes`` the study's size.
+    """
+
+    seconds: float
+    left: float
+    first_s: float
+    units: tuple[float, ...]
+    signals: int
+    features: int
+    passes: int
+
+
 def _normalise(D: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Rows of ``D`` (K, N) centred and scaled to unit norm (float32), and which rows are not constant (K,)."""
     import torch
@@ -254,6 +284,7 @@ def attribute_study(
     tap: str = "block",
     memory_budget: int = 2 << 30,
     progress: Callable[[int, int], None] | None = None,
+    estimate: Callable[[StudyEstimate], None] | None = None,
 ) -> AttributeTable:
     """Correlate deconvolved spectrograms of model signals that differ in only key, only chord or only instrument.
 
@@ -288,7 +319,11 @@ def attribute_study(
         Bytes for the normalised ``D``'s kept between signals (4 bytes x frames x bins per signal and feature:
         2.2 GB for 192 signals x 64 features of 257 x 173). The projector has its own 1 GiB budget.
     progress : callable, optional
-        Called as ``progress(done, total)`` after each signal of each pass.
+        Called as ``progress(done, total)`` after each signal of each pass (the first signal of each pass was
+        deconvolved and timed before the first pass: see :class:`StudyEstimate`).
+    estimate : callable, optional
+        Called once as ``estimate(StudyEstimate)`` when the first signal is done, before the other signals: how
+        long the study will take.
 
     Returns
     -------
@@ -306,10 +341,14 @@ def attribute_study(
     -----
     Cost: one deconvolution of every feature per signal, in batches, dominated by the transposed convolutions of
     the lower layers. The shipped ``choi2016-synth`` (5 x 64 features, 4-s signals of 257 x 173) with the default
-    192 signals took 415-431 s on a 2-core x86-64 CPU (torch 2.13), about 2.2 GB for the kept ``D``'s (6 passes at
-    the default budget). The layers' time geometry is measured once (``make_projector`` on the first signal) and
-    reused for every signal, which all have the same shape. On Linux/glibc the study keeps freed memory for reuse
-    while it runs (see :func:`auralise.engine.memory.reuse_freed_memory`); without that it is about twice slower.
+    192 signals took 415-431 s on an idle 2-core x86-64 CPU (torch 2.13) and 17 min on the same cores shared with
+    other work, about 2.2 GB for the kept ``D``'s (6 passes at the default budget); the 8 signals of
+    :data:`auralise.choices.QUICK_ATTRIBUTES` take about a minute. The first signal is deconvolved before the
+    passes, layer by layer and timed (its normalised ``D``'s of every feature are kept for the passes: 1/192 of the
+    others), which gives :class:`StudyEstimate`. The layers' time geometry is measured once (``make_projector`` on
+    the first signal) and reused for every signal, which all have the same shape. On Linux/glibc the study keeps
+    freed memory for reuse while it runs (see :func:`auralise.engine.memory.reuse_freed_memory`); without that it
+    is about twice slower.
     """
     import torch
 
@@ -326,7 +365,10 @@ def attribute_study(
     plan = _plan(model, design, seconds, positions, layers, method=method, tap=tap, memory_budget=memory_budget)
     pairs = attribute_pairs(plan.shape)
     with reuse_freed_memory(), torch.no_grad():
-        corr = _correlate(plan, pairs, progress)
+        first = _first_signal(plan)
+        if estimate is not None:
+            estimate(_estimate(plan, first, time.perf_counter() - start))
+        corr = _correlate(plan, pairs, progress, first)
     instruments, chords, keys = design
     meta = {
         "instruments": list(instruments),
@@ -429,11 +471,61 @@ def _plan(
     return _Plan(numbers, channels, inputs, shape, int(n_frames), proto, passes, cap)
 
 
+@dataclass
+class _FirstSignal:
+    """The first signal's normalised deconvolutions of every feature (``z`` (K, N) and ``valid`` (K,) per layer), and
+    what it took: the forward pass of each pass, and per layer the time per feature; kept so that the passes need
+    not redo it."""
+
+    z: dict[int, torch.Tensor]
+    valid: dict[int, torch.Tensor]
+    forward_s: list[float]  # per pass
+    per_feature_s: dict[int, float]
+    seconds: float
+
+
+def _first_signal(plan: _Plan) -> _FirstSignal:
+    """Deconvolve every feature of the first signal, layer by layer (deepest first: it goes through the others and
+    pays the one-off costs), timing each pass's forward pass and each layer."""
+    t0 = time.perf_counter()
+    projector = plan.proto.with_input(plan.inputs[0], plan.numbers)
+    projector.statistics()  # the forward pass (kept for the projections when the signal is one chunk)
+    forward = []  # each pass's own forward pass, which stops at its deepest layer (timed after the first one)
+    for chunk in plan.passes:
+        t = time.perf_counter()
+        plan.proto.with_input(plan.inputs[0], sorted({n for n, _ in chunk})).statistics()
+        forward.append(time.perf_counter() - t)
+    z, valid, per_feature = {}, {}, {}
+    for n in reversed(plan.numbers):
+        t = time.perf_counter()
+        ((_, _, D),) = projector.project([(n, list(range(plan.channels[n])))])
+        zn, ok = _normalise(D)
+        z[n], valid[n] = zn.cpu(), ok.cpu()
+        per_feature[n] = (time.perf_counter() - t) / plan.channels[n]
+        del D, zn
+    return _FirstSignal(z, valid, forward, per_feature, time.perf_counter() - t0)
+
+
+def _estimate(plan: _Plan, first: _FirstSignal, elapsed: float) -> StudyEstimate:
+    """The study's time from the first signal's: per unit (signal of a pass) a forward pass and its features."""
+    per_signal = [
+        fwd + sum(first.per_feature_s[n] for n, _ in chunk) for fwd, chunk in zip(first.forward_s, plan.passes)
+    ]
+    units = tuple(t for t in per_signal for _ in plan.inputs)
+    left = sum(units) - sum(per_signal)  # each pass's first signal is done
+    features = sum(len(chunk) for chunk in plan.passes)
+    return StudyEstimate(elapsed + left, left, first.seconds, units, len(plan.inputs), features, len(plan.passes))
+
+
 def _correlate(
-    plan: _Plan, pairs: dict[str, np.ndarray], progress: Callable[[int, int], None] | None
+    plan: _Plan,
+    pairs: dict[str, np.ndarray],
+    progress: Callable[[int, int], None] | None,
+    first: _FirstSignal,
 ) -> dict[tuple[int, str], np.ndarray]:
     """Per (layer, attribute), the correlations (P, K) of every pair for every feature: one pass over the signals
-    per group of features, keeping each signal's normalised D's until the pass's correlations are taken."""
+    per group of features, keeping each signal's normalised D's until the pass's correlations are taken (the first
+    signal's come from ``first``)."""
     import torch
 
     shape, inputs, cap = plan.shape, plan.inputs, plan.cap
@@ -450,13 +542,14 @@ def _correlate(
         offsets = dict(zip(groups, itertools.accumulate([0, *(len(f) for f in groups.values())])))
         for s, S in enumerate(inputs):
             i, c, k = np.unravel_index(s, shape)
-            projector = plan.proto.with_input(S, list(groups))
-            for n, feats, D in projector.project(list(groups.items())):
-                z, ok = _normalise(D)
-                Z[offsets[n] : offsets[n] + len(feats), i, c, k] = z.cpu()
-                valid[offsets[n] : offsets[n] + len(feats), i, c, k] = ok.cpu()
-                del D, z
-            del projector
+            if s == 0:
+                projected = ((n, feats, first.z[n][feats], first.valid[n][feats]) for n, feats in groups.items())
+            else:
+                projected = _projected(plan.proto.with_input(S, list(groups)), groups)
+            for n, feats, z, ok in projected:
+                Z[offsets[n] : offsets[n] + len(feats), i, c, k] = z
+                valid[offsets[n] : offsets[n] + len(feats), i, c, k] = ok
+                del z
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -465,6 +558,14 @@ def _correlate(
                 corr[n, attr][:, f] = _pair_correlations(Z[j], valid[j], axis).numpy()
     del Z, valid
     return corr
+
+
+def _projected(projector: ChunkedProjector, groups: dict[int, list[int]]):
+    """(layer, features, z, valid) of each group: the normalised deconvolutions of one signal, on the CPU."""
+    for n, feats, D in projector.project(list(groups.items())):
+        z, ok = _normalise(D)
+        del D
+        yield n, feats, z.cpu(), ok.cpu()
 
 
 def _summary_rows(corr: dict[tuple[int, str], np.ndarray], numbers: list[int]) -> list[AttributeRow]:

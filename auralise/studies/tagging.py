@@ -1,9 +1,11 @@
 """What the model thinks of a song: its class or tag probabilities, per patch and averaged over the song.
 
-Patches are made as musicnn's own tagger makes them: the model's patch length (``frontend.patch_seconds``; 187
-frames for musicnn), one after another without overlap, the remainder dropped. Probabilities are the sigmoid of
-the outputs for multi-label taggers (checkpoint provenance ``output_activation: sigmoid``) and the softmax
-otherwise. The computation is :meth:`auralise.session.Session.tag`; this is its one-call form.
+Patches are made as musicnn's own tagger makes them (its ``input_length`` and ``input_overlap``): by default the
+model's patch length (``frontend.patch_seconds``; 187 frames for musicnn), one after another without overlap, the
+remainder dropped; ``length`` and ``overlap`` (seconds) choose others. Probabilities are the sigmoid of the outputs
+for multi-label taggers (checkpoint provenance ``output_activation: sigmoid``) and the softmax otherwise; per patch
+they form the *taggram* (tags over time, :func:`auralise.figures.taggram.taggram_figure` draws it). The computation
+is :meth:`auralise.session.Session.tag`; this is its one-call form.
 
 Example
 -------
@@ -30,8 +32,12 @@ def tag_song(
     trust: bool = False,
     frontend: dict | str | None = None,
     batch: int = 16,
+    offset: float = 0.0,
+    duration: float | None = None,
+    length: float | None = None,
+    overlap: float | None = None,
 ) -> TagResult:
-    """Run the whole model on non-overlapping patches of the song; see the module docstring.
+    """Run the whole model on patches of the song; see the module docstring.
 
     Parameters
     ----------
@@ -43,6 +49,12 @@ def tag_song(
         As for :class:`~auralise.session.Session`.
     batch : int
         Patches per forward pass.
+    offset, duration : float
+        The part of the song to tag, in seconds (:func:`auralise.io.audio.load_audio`); default all of it. Patch
+        starts are in seconds of the file.
+    length, overlap : float, optional
+        Patch length and overlap in seconds (default the model's own length, no overlap); see
+        :meth:`~auralise.session.Session.tag` for how they become frames and what is refused.
 
     Returns
     -------
@@ -52,5 +64,5 @@ def tag_song(
     from auralise.session import Session
 
     session = Session(model, device=device, trust=trust, frontend=frontend)
-    song = session.song(audio, allow_silent=True)  # silence is a fair question for a tagger
-    return session.tag(song, batch=batch)
+    song = session.song(audio, allow_silent=True, offset=offset, duration=duration)  # silence is a fair question
+    return session.tag(song, batch=batch, length=length, overlap=overlap)
