@@ -150,3 +150,24 @@ def open_page(browser, path: Path, *, width: int = 1400):
     yield page
     assert errors == []
     context.close()
+
+
+@pytest.fixture(scope="session")
+def imported(tmp_path_factory) -> dict:
+    """MTT_musicnn and MTT_vgg imported once per run through ``auralise import musicnn`` (the wheel is fetched with
+    ``pip download`` when not cached); skipped with the reason when the wheel cannot be had."""
+    from auralise.errors import AuraliseError
+    from auralise.importers.musicnn import musicnn_wheel
+
+    try:
+        wheel = musicnn_wheel()
+    except AuraliseError as exc:
+        pytest.skip(f"musicnn 0.1.0 wheel not obtainable (no access to PyPI): {exc}")
+    out = tmp_path_factory.mktemp("imported")
+    from auralise.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["import", "musicnn", "--model", "MTT_musicnn", "--model", "MTT_vgg", "--wheel", str(wheel),
+              "--out", str(out)])  # fmt: skip
+    assert info.value.code in (0, None)
+    return {"dir": out, "wheel": wheel}

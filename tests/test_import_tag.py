@@ -14,27 +14,8 @@ from test_cli import assert_error, run_cli, run_ok
 
 from auralise import load_model
 from auralise.demo import synth
-from auralise.errors import AuraliseError
 
 SR = 16000
-
-
-@pytest.fixture(scope="module")
-def imported(tmp_path_factory) -> dict:
-    from auralise.importers.musicnn import musicnn_wheel
-
-    try:
-        wheel = musicnn_wheel()
-    except AuraliseError as exc:
-        pytest.skip(f"musicnn 0.1.0 wheel not obtainable (no access to PyPI): {exc}")
-    out = tmp_path_factory.mktemp("imported")
-    from auralise.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(["import", "musicnn", "--model", "MTT_musicnn", "--model", "MTT_vgg", "--wheel", str(wheel),
-              "--out", str(out)])  # fmt: skip
-    assert info.value.code in (0, None)
-    return {"dir": out, "wheel": wheel}
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from test_cli import assert_error, run_cli, run_ok
 
 from auralise import load_audio, load_model, save_model
 from auralise.engine.layers import NEAR_DEAD_RATIO, near_dead_kernels
-from auralise.errors import AuraliseError
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "choi2016-synth.pt"
@@ -198,21 +197,8 @@ def test_rank_lists_near_dead_kernels_that_are_not_dead(capsys, planted, music_f
 
 
 @pytest.fixture(scope="module")
-def musicnn(tmp_path_factory) -> Path:
-    from auralise.importers.musicnn import musicnn_wheel
-
-    try:
-        wheel = musicnn_wheel()
-    except AuraliseError as exc:
-        pytest.skip(f"musicnn 0.1.0 wheel not obtainable (no access to PyPI): {exc}")
-    out = tmp_path_factory.mktemp("musicnn")
-    from auralise.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(["import", "musicnn", "--model", "MTT_musicnn", "--model", "MTT_vgg", "--wheel", str(wheel),
-              "--out", str(out)])  # fmt: skip
-    assert info.value.code in (0, None)
-    return out
+def musicnn(imported) -> Path:
+    return imported["dir"]
 
 
 def test_musicnn_lengths_overlaps_and_taggram(capsys, tmp_path, musicnn) -> None:
