@@ -1,18 +1,51 @@
-"""Benchmark: `auralise export` of every feature of every layer against a per-feature Captum loop, same run.
+"""Benchmark: a whole `auralise export` against the multiply-add bound of this machine, in one run.
 
-    python benchmarks/export.py                      # shipped Choi model, demo_audio/mix.ogg (30 s), 320 features
-    python benchmarks/export.py --captum-sample 16   # time Captum on 16 features spread over the layers, scale up
-    python benchmarks/export.py --long 600           # also: a 10-minute song, layer 3 x all features, peak memory
+    python benchmarks/export.py                         # Choi demo model and MTT_vgg, demo_audio/mix.ogg (30 s)
+    python benchmarks/export.py --models models/choi2016-synth.pt      # only the given model(s)
+    python benchmarks/export.py --captum-sample 16      # also: a per-feature Captum loop on 16 features, scaled up
+    python benchmarks/export.py --long 600              # also: a 10-minute song, layer 3 x all features
 
-Prints seconds for the Captum loop (NeuronDeconvolution, one call per feature), seconds for our export of the same
-features (a subprocess running the real command: WAVs, thumbnails, manifest, page), their ratio, the export's
-peak memory (max RSS of the subprocess), the ratio of export time to one plain forward pass, multiply-add counts of
-the Captum loop and of the necessary work, and the largest relative difference to Captum on sampled features.
+MTT_vgg is imported first (``auralise import musicnn --model MTT_vgg``) from the musicnn wheel given by ``--wheel``
+(default ``/tmp/wheels/musicnn-0.1.0-py3-none-any.whl``), or downloaded with ``pip download --no-deps`` into a
+cache folder; it is skipped with a reason when neither works.
+
+What it prints, per model:
+
+peak conv rate
+    This machine's best rate, in G multiply-adds per second, over a few 3x3 convolutions of the shapes these
+    models run (C->C channels, C = 64 and 128, batches of 4-16 maps of 32-128 x 160-646 cells, contiguous and
+    channels-last), best of several runs each, at the torch thread count the export uses (torch's default here).
+    Measured right before and right after each export; the higher of the two is used (the stricter bound).
+necessary multiply-adds
+    Counted from the layer shapes the model has on this song (one dry forward pass). With ``m_i`` the forward
+    multiply-adds of conv layer ``i`` (output elements x C_in x kernel cells) and ``C_i`` its output channels, an
+    export of every feature of every layer ``L = 1..N`` needs::
+
+        forward  = sum_i m_i                                 (one forward pass up to the deepest layer)
+        backward = sum_L C_L * (m_L / C_L + sum_{i<L} m_i)    (per feature: the top convolution transposed for
+                 = sum_L (m_L + C_L * sum_{i<L} m_i)           that feature's channel only, every lower one whole)
+        necessary = forward + backward
+
+    Pooling, rectification, resynthesis and file writing are not counted: the bound is what the convolutions
+    alone cost at the peak rate.
+bound
+    necessary / peak rate, in seconds.
+export
+    The wall time of the real command (``auralise export MODEL AUDIO --layers all``: every feature of every
+    layer, WAVs, thumbnails, manifest, page) in a fresh process, from its start to its exit; and export / bound.
+breakdown
+    Where the time went, measured inside that process by timing wrappers around the pipeline's functions:
+    start-up (process start to the session: interpreter, imports, CLI), model load and layer discovery, audio
+    decoding, the forward pass, the statistics, the backward passes per layer, resynthesis, WAV encoding,
+    thumbnails, manifest and page. Stages on the main thread add up to its wall time (the rest is listed as
+    "other"); stages run by the writer threads overlap the main thread and are listed as busy seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,166 +53,307 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
-from captum.attr import NeuronDeconvolution
-
-from auralise import load_model
-from auralise.demo import synth
-from auralise.engine.deconv import project_features
-from auralise.engine.layers import discover, eval_mode
-from auralise.engine.trace import record_forward
-from auralise.io.audio import load_audio
 
 ROOT = Path(__file__).resolve().parents[1]
+MUSICNN_WHEEL = "/tmp/wheels/musicnn-0.1.0-py3-none-any.whl"
+
+# -- the conv rate of this machine ------------------------------------------------------------------------------
+
+# (batch, channels, rows, columns): the layer-2/3 shapes of both models on 30 s, and batches of feature signals
+PEAK_SHAPES = [(1, 64, 128, 646), (4, 64, 128, 256), (16, 64, 64, 160), (8, 128, 48, 234), (4, 128, 96, 160)]
 
 
-def conv_macs(module: torch.nn.Module, S: torch.Tensor) -> list[int]:
-    """Multiply-adds of each conv layer's forward pass on S, in execution order."""
-    graph = discover(module, S)
-    with eval_mode(module):
-        trace = record_forward(module, S, tolerate_errors=True)
-    out = []
+def peak_conv_rate(repeats: int = 5) -> tuple[float, str]:
+    """Best G multiply-adds per second of a 3x3 C->C convolution over :data:`PEAK_SHAPES` and both memory layouts,
+    best of ``repeats`` runs each; and which shape reached it."""
+    gen = torch.Generator().manual_seed(0)
+    best, where = 0.0, ""
+    with torch.inference_mode():
+        for b, c, h, w in PEAK_SHAPES:
+            x = torch.randn(b, c, h, w, generator=gen)
+            weight = torch.randn(c, c, 3, 3, generator=gen) / 24.0
+            for layout in (torch.contiguous_format, torch.channels_last):
+                xl, wl = x.contiguous(memory_format=layout), weight.contiguous(memory_format=layout)
+                torch.nn.functional.conv2d(xl, wl, padding=1)
+                seconds = min(_timed(torch.nn.functional.conv2d, xl, wl, padding=1) for _ in range(repeats))
+                rate = b * c * h * w * c * 9 / seconds / 1e9
+                if rate > best:
+                    name = "channels-last" if layout is torch.channels_last else "contiguous"
+                    best, where = rate, f"{b}x{c}x{h}x{w} {name}"
+    return best, where
+
+
+# -- the necessary work ---------------------------------------------------------------------------------------------
+
+
+def layer_macs(model: str, audio: str) -> tuple[list[int], list[int], tuple[int, ...]]:
+    """Forward multiply-adds ``m_i`` and output channels ``C_i`` of each conv layer on the song, and the input shape."""
+    from auralise.engine.layers import discover, eval_mode
+    from auralise.engine.trace import record_forward
+    from auralise.session import Session
+
+    session = Session(model, device="cpu")
+    song = session.song(audio)
+    S = song.S
+    graph = discover(session.module, session.example)
+    deepest = max(lay.taps["conv"][0] for lay in graph.layers)
+    with eval_mode(session.module):
+        trace = record_forward(session.module, S, stop_after=deepest)
+    macs, channels = [], []
     for lay in graph.layers:
         rec = trace.records[lay.taps["conv"][0]]
         weight = rec.args[1] if len(rec.args) > 1 else rec.kwargs["weight"]
-        out.append(rec.outputs[0].numel() * weight[0].numel())
-    return out
+        macs.append(rec.outputs[0].numel() * weight[0].numel())
+        channels.append(lay.channels)
+    return macs, channels, tuple(S.shape)
 
 
-def mac_counts(module: torch.nn.Module, S: torch.Tensor, features_per_layer: int) -> tuple[float, float]:
-    """(Captum loop, necessary work) multiply-adds for all features of every layer.
-
-    Captum: per feature one full forward pass plus a backward pass through every conv up to the layer, all
-    channels. Necessary: one forward pass; per feature a backward pass whose top convolution transposes only
-    the selected channel (1/C_out of it) and every lower one in full.
-    """
-    macs = conv_macs(module, S)
-    channels = [lay.channels for lay in discover(module, S).layers]
+def necessary_macs(macs: list[int], channels: list[int]) -> tuple[int, int]:
+    """(forward, backward) multiply-adds of an export of every feature of every layer (module docstring)."""
     forward = sum(macs)
-    loop = necessary = 0.0
-    for i in range(len(macs)):
-        below = sum(macs[:i])
-        loop += features_per_layer * (forward + below + macs[i])
-        necessary += features_per_layer * (below + macs[i] / channels[i])
-    return loop, forward + necessary
+    backward = sum(m + c * sum(macs[:i]) for i, (m, c) in enumerate(zip(macs, channels)))
+    return forward, backward
 
 
-def captum_loop(module, S, taps, items) -> tuple[float, dict]:
-    """Seconds for one NeuronDeconvolution call per (layer, feature) item; the attributions of a few."""
-    kept = {}
-    start = time.perf_counter()
-    for layer, f in items:
-        deconv = NeuronDeconvolution(module, taps[layer])
-        attr = deconv.attribute(
-            S.clone(), neuron_selector=lambda o, f=f: (o[:, f] * o[:, f].detach()).flatten(1).sum(1)
-        )
-        if f % 21 == 0:
-            kept[(layer, f)] = attr[0].detach()
-    return time.perf_counter() - start, kept
+# -- the export, measured from inside -------------------------------------------------------------------------------
 
-
-_MEASURED_CLI = """
-import resource, sys
+_MEASURED_CLI = r"""
+import time
+STARTED = time.time()
+import json, sys, threading
 from auralise.cli import main
+
+MAIN = threading.main_thread()
+stages = {}  # name -> [busy seconds on the main thread, in other threads, first start, calls]
+lock, local = threading.Lock(), threading.local()
+
+def timed(owner, attr, name):
+    # count the seconds of owner.attr under `name` (a label, or a function of the call's arguments); only the
+    # outermost timed call of a thread counts, so nested stages are not counted twice
+    fn = getattr(owner, attr)
+    def wrapper(*args, **kwargs):
+        if getattr(local, "depth", 0):
+            return fn(*args, **kwargs)
+        label = name(*args) if callable(name) else name
+        local.depth, t0 = 1, time.time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            t1, local.depth = time.time(), 0
+            with lock:
+                s = stages.setdefault(label, [0.0, 0.0, t0, 0])
+                s[0 if threading.current_thread() is MAIN else 1] += t1 - t0
+                s[2], s[3] = min(s[2], t0), s[3] + 1
+    setattr(owner, attr, wrapper)
+
+import auralise.engine.chunking as chunking, auralise.engine.deconv as deconv, auralise.engine.layers as layers
+import auralise.io.audio as audio, auralise.render.thumbnail as thumb
+import auralise.listening.export as export, auralise.listening.page as page, auralise.session as session
+
+def backward_label(trace, tap, *args, **kwargs):
+    convs = sum(r.name in ("conv1d", "conv2d") for r in trace.records[: tap[0] + 1])
+    return f"backward, layer {convs}"
+
+timed(session.Session, "__init__", "model load")
+timed(layers, "discover", "layer discovery, receptive fields")
+timed(layers, "layer_table", "layer discovery, receptive fields")
+timed(deconv, "make_projector", "layer discovery, receptive fields")
+timed(audio, "load_audio", "audio decoding")
+timed(chunking.ChunkedProjector, "_record", "forward pass")
+timed(chunking.ChunkedProjector, "_chunk_stats", "statistics")
+timed(chunking, "project", backward_label)
+timed(session.Session, "render", "resynthesis")
+timed(audio, "write_audio", "WAV encoding")
+timed(thumb, "write_thumbnail", "thumbnails")
+timed(export, "_write_json", "manifest")
+timed(page, "write_page", "page")
 try:
     main(sys.argv[1:])
+except SystemExit as exc:
+    if exc.code:
+        raise
 finally:
-    print("PEAK_RSS_KIB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+    print("STAGES", json.dumps({"started": STARTED, "ended": time.time(), "stages": stages}), file=sys.stderr)
 """
 
 
-def run_export(args: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (GiB) of `auralise export ARGS` in a fresh process."""
-    cmd = [sys.executable, "-c", _MEASURED_CLI, "export", *args, "--quiet"]
+def run_export(model: str, audio: str, out: str, extra: list[str]) -> tuple[float, dict]:
+    """Wall seconds of `auralise export MODEL AUDIO --out OUT --layers all EXTRA` in a fresh process, and the
+    stages it reported."""
+    cmd = [sys.executable, "-c", _MEASURED_CLI, "export", model, audio, "--out", out, "--layers", "all", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    spawned = time.time()
     start = time.perf_counter()
-    done = subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([*cmd, *extra], cwd=ROOT, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
-    peak = next(int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_RSS_KIB"))
-    return seconds, peak / (1 << 20)
+    if done.returncode:
+        raise SystemExit(f"export failed:\n{done.stderr[-3000:]}")
+    line = next(x for x in done.stderr.splitlines() if x.startswith("STAGES "))
+    report = json.loads(line[len("STAGES ") :])
+    report["spawned"] = spawned
+    return seconds, report
+
+
+def breakdown(seconds: float, report: dict) -> list[str]:
+    """The breakdown lines of one export (see the module docstring)."""
+    stages = report["stages"]
+    first = min((s[2] for s in stages.values()), default=report["ended"])
+    rows = [("start-up (process, imports, CLI)", first - report["spawned"], 0.0, 1)]
+    order = ["model load", "layer discovery, receptive fields", "audio decoding", "forward pass", "statistics"]
+    order += sorted((k for k in stages if k.startswith("backward")), key=lambda k: int(k.split()[-1]))
+    order += ["resynthesis", "WAV encoding", "thumbnails", "manifest", "page"]
+    order += [k for k in stages if k not in order]
+    for name in order:
+        if name in stages:
+            main, other, _, calls = stages[name]
+            rows.append((name, main, other, calls))
+    accounted = sum(r[1] for r in rows)
+    rows.append(("other (main thread)", seconds - accounted, 0.0, 0))
+    lines = [f"    {'stage':34s} {'main thread':>12s} {'writers':>9s} {'share':>6s} {'calls':>6s}"]
+    for name, main, other, calls in rows:
+        lines.append(f"    {name:34s} {main:11.2f}s {other:8.2f}s {main / seconds:6.1%} {calls:6d}")
+    return lines
+
+
+def import_mtt_vgg(folder: Path, wheel: str | None) -> str | None:
+    """Path of MTT_vgg imported into ``folder`` (None, with the reason printed, when it cannot be had)."""
+    target = folder / "MTT_vgg.pt"
+    if target.is_file():
+        return str(target)
+    if not wheel or not Path(wheel).is_file():
+        cache = Path(tempfile.gettempdir()) / "auralise-bench-wheels"
+        got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "musicnn==0.1.0", "-d",
+                              str(cache)], capture_output=True, text=True)  # fmt: skip
+        found = sorted(cache.glob("musicnn-*.whl"))
+        if got.returncode or not found:
+            print("MTT_vgg skipped: no musicnn wheel (pass --wheel, or allow pip download)")
+            return None
+        wheel = str(found[0])
+    cmd = [sys.executable, "-m", "auralise.cli", "import", "musicnn", "--model", "MTT_vgg", "--out", str(folder)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([*cmd, "--wheel", wheel], cwd=ROOT, capture_output=True, text=True, env=env)
+    if done.returncode or not target.is_file():
+        print(f"MTT_vgg skipped: import failed: {done.stderr.strip()[-300:]}")
+        return None
+    return str(target)
+
+
+def bound_report(model: str, audio: str, extra: list[str]) -> float:
+    """Measure and print the bound, the export and the breakdown of one model; returns export / bound."""
+    macs, channels, shape = layer_macs(model, audio)
+    forward, backward = necessary_macs(macs, channels)
+    n_features = sum(channels)
+    before, where = peak_conv_rate()
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds, report = run_export(model, audio, f"{tmp}/set", extra)
+        n_files = len(list(Path(tmp, "set").rglob("*.wav")))
+    after, where_after = peak_conv_rate()
+    peak = max(before, after)
+    bound = (forward + backward) / (peak * 1e9)
+    print(
+        f"\n== {Path(model).name}: {Path(audio).name}, model input {shape}, {len(macs)} layers, {n_features} features"
+    )
+    print(f"  per-layer forward multiply-adds m_i: {', '.join(f'{m / 1e9:.2f} G' for m in macs)}; channels {channels}")
+    print(f"  peak conv rate: {before:.1f} G/s before ({where}), {after:.1f} G/s after ({where_after}); "
+          f"using {peak:.1f} G/s (torch threads {torch.get_num_threads()})")  # fmt: skip
+    print(f"  necessary multiply-adds: forward {forward / 1e12:.3f} T + backward {backward / 1e12:.3f} T "
+          f"= {(forward + backward) / 1e12:.3f} T")  # fmt: skip
+    print(f"  bound: {bound:.2f} s")
+    print(f"  export (fresh process, {n_files} WAVs + PNGs, manifest, page): {seconds:.2f} s")
+    print(f"  export / bound: {seconds / bound:.2f}x")
+    print("  breakdown:")
+    print("\n".join(breakdown(seconds, report)))
+    return seconds / bound
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=str(ROOT / "models/choi2016-synth.pt"))
+    parser.add_argument("--models", nargs="*", default=None, help="model files (default: Choi demo and MTT_vgg)")
     parser.add_argument("--audio", default=str(ROOT / "demo_audio/mix.ogg"))
-    parser.add_argument("--captum-sample", type=int, default=0, help="time Captum on N features only, scaled up")
-    parser.add_argument("--long", type=float, default=0, help="seconds of a long song to export at layer 3")
-    parser.add_argument("--long-only", action="store_true", help="only the long-song measurement")
+    parser.add_argument("--wheel", default=MUSICNN_WHEEL, help="the musicnn wheel MTT_vgg is imported from")
+    parser.add_argument("--export-args", default="", help="extra arguments for auralise export (e.g. '--memory 8')")
+    parser.add_argument("--captum-sample", type=int, default=0, help="also time Captum on N features, scaled up")
+    parser.add_argument("--long", type=float, default=0, help="also: seconds of a long song to export at layer 3")
     args = parser.parse_args()
-    if args.long_only:
-        long_song(args.model, args.long or 600.0)
-        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
+          f"load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        models = args.models
+        if models is None:
+            models = [str(ROOT / "models/choi2016-synth.pt")]
+            mtt = import_mtt_vgg(Path(tmp), args.wheel)
+            models += [mtt] if mtt else []
+        ratios = {Path(m).name: bound_report(m, args.audio, args.export_args.split()) for m in models}
+    print("\nexport / bound: " + ", ".join(f"{name} {r:.2f}x" for name, r in ratios.items()))
+    print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.captum_sample:
+        captum_comparison(str(ROOT / "models/choi2016-synth.pt"), args.audio, args.captum_sample)
+    if args.long:
+        long_song(str(ROOT / "models/choi2016-synth.pt"), args.long)
 
-    torch.manual_seed(0)
-    loaded = load_model(args.model)
+
+# -- optional: the per-feature Captum loop, and a long song -----------------------------------------------------------
+
+
+def captum_comparison(model: str, audio: str, n: int) -> None:
+    """Time Captum's NeuronDeconvolution (one call per feature) on ``n`` features of the sequential Choi model,
+    scaled to all features; print its agreement with our projection."""
+    from captum.attr import NeuronDeconvolution
+
+    from auralise import load_model
+    from auralise.engine.deconv import project_features
+    from auralise.engine.layers import discover
+    from auralise.io.audio import load_audio
+
+    loaded = load_model(model)
     module, fe = loaded.module.eval(), loaded.frontend
-    y, _ = load_audio(args.audio, sr=fe.sr)
+    y, _ = load_audio(audio, sr=fe.sr)
     S = fe.model_input(fe.stft(y))
     graph = discover(module, loaded.example_input())
     names = dict(module.named_modules())
     # the block tap of these sequential nets is the output of the layer's pooling module
     taps = {lay.number: names[f"features.{int(lay.path.split('.')[-1]) + 2}"] for lay in graph.layers}
     items = [(lay.number, f) for lay in graph.layers for f in range(lay.channels)]
-    print(f"model {args.model}, song {args.audio}: {len(y) / fe.sr:.1f} s, input {tuple(S.shape)}")
-    print(f"{len(items)} features ({len(graph.layers)} layers)")
-    print(f"torch threads: {torch.get_num_threads()}")
-
-    with torch.no_grad():
-        module.features(S)
-        forward = min(_timed(lambda: module.features(S)) for _ in range(3))
-    print(f"plain forward pass (conv stack, no autograd): {forward:.3f} s")
-
-    sample = items
-    if args.captum_sample:
-        step = max(1, len(items) // args.captum_sample)
-        sample = items[::step][: args.captum_sample]
-    # Captum runs the conv stack (the dense head wants 4-s patches; it costs nothing next to the convolutions)
-    captum_s, refs = captum_loop(module.features, S, taps, sample)
-    captum_all = captum_s * len(items) / len(sample)
-    scaled = "" if len(sample) == len(items) else f" (measured on {len(sample)}, scaled to {len(items)})"
-    print(f"Captum NeuronDeconvolution loop: {captum_all:.1f} s{scaled}, {captum_all / len(items):.3f} s/feature")
-
-    with tempfile.TemporaryDirectory() as tmp:
-        export_s, peak = run_export([args.model, args.audio, "--out", f"{tmp}/set", "--layers", "all"])
-        n_files = len(list(Path(tmp, "set").rglob("*.wav")))
-    print(f"auralise export (all layers, all features; {n_files} WAVs + PNGs, manifest, page): {export_s:.1f} s")
-    print(f"speed-up over the Captum loop: {captum_all / export_s:.2f}x")
-    print(f"export peak memory (max RSS): {peak:.2f} GiB")
-    print(f"export time / one forward pass: {export_s / forward:.0f}")
-
-    loop_macs, needed_macs = mac_counts(module, S, graph.layers[0].channels)
-    print(
-        f"multiply-adds: Captum loop {loop_macs / 1e12:.2f} T, necessary {needed_macs / 1e12:.2f} T, "
-        f"bound {loop_macs / needed_macs:.2f}x; reached {captum_all / export_s / (loop_macs / needed_macs):.0%}"
-    )
-
-    worst = 0.0
-    for (layer, f), ref in refs.items():
+    sample = items[:: max(1, len(items) // n)][:n]
+    start, worst = time.perf_counter(), 0.0
+    for layer, f in sample:
+        attr = (
+            NeuronDeconvolution(module.features, taps[layer])
+            .attribute(S.clone(), neuron_selector=lambda o, f=f: (o[:, f] * o[:, f].detach()).flatten(1).sum(1))[0]
+            .detach()
+        )
         D = project_features(module, S, layer=layer, features=[f], example=loaded.example_input()).D[0]
-        worst = max(worst, float((D - ref).abs().max() / ref.abs().max().clamp_min(1e-30)))
-    print(f"agreement with Captum on {len(refs)} sampled features: max relative difference {worst:.2e}")
-
-    if args.long:
-        long_song(args.model, args.long)
+        worst = max(worst, float((D - attr).abs().max() / attr.abs().max().clamp_min(1e-30)))
+    took = (time.perf_counter() - start) * len(items) / len(sample)
+    print(f"\nCaptum NeuronDeconvolution loop (and ours), scaled to {len(items)} features: {took:.1f} s; "
+          f"max relative difference to ours {worst:.2e}")  # fmt: skip
 
 
 def long_song(model: str, seconds: float) -> None:
-    """Export layer 3 x all features of a synthetic song of ``seconds``; print time and peak memory."""
+    """Export layer 3 x all features of a synthetic song of ``seconds``; print the time."""
+    import soundfile as sf
+
+    from auralise import load_model
+    from auralise.demo import synth
+
     fe = load_model(model).frontend
     with tempfile.TemporaryDirectory() as tmp:
         song = Path(tmp) / "long.wav"
         styles = ["dance", "ballad", "hiphop"] * int(np.ceil(seconds / 60))
         mix = synth.generate_sequence(styles, seconds_each=20.0, sr=fe.sr, seed=3).mix[: int(seconds * fe.sr)]
         sf.write(song, mix, fe.sr, subtype="PCM_16")
-        took, peak = run_export([model, str(song), "--out", f"{tmp}/set", "--layers", "3"])
-        n_files = len(list(Path(tmp, "set").rglob("layer3_*.wav")))
-    print(f"long song {seconds:.0f} s, layer 3 x {n_files} features: {took:.1f} s, peak memory {peak:.2f} GiB")
+        cmd = [sys.executable, "-m", "auralise.cli", "export", model, str(song), "--out", f"{tmp}/set", "--layers",
+               "3", "--quiet"]  # fmt: skip
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        took = time.perf_counter() - start
+    print(f"long song {seconds:.0f} s, layer 3, all features: {took:.1f} s")
 
 
-def _timed(fn) -> float:
+def _timed(fn, *args, **kwargs) -> float:
     start = time.perf_counter()
-    fn()
+    fn(*args, **kwargs)
     return time.perf_counter() - start
 
 

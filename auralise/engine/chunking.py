@@ -16,6 +16,7 @@ discarded).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,15 @@ from auralise.engine.rules import project
 from auralise.engine.trace import Trace, record_forward
 
 BYTES = 4  # float32
+
+
+def trace_bytes(tensors: Sequence[torch.Tensor]) -> int:
+    """Bytes held by ``tensors``, each storage counted once (views and aliases of a recorded tensor cost nothing)."""
+    seen: dict[int, int] = {}
+    for t in tensors:
+        storage = t.untyped_storage()
+        seen[storage.data_ptr()] = max(seen.get(storage.data_ptr(), 0), storage.nbytes())
+    return sum(seen.values())
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,11 @@ class FeatureStats:
     profile: torch.Tensor | None = None  # (C, T') with ``profiles``: the maximum over the other axes at each time
     profile_index: torch.Tensor | None = None  # (C, T') where that maximum is: flat index over the other axes
     profile_shape: tuple[int, ...] = ()  # the shape of the other (non-time) axes of the tap map
+
+    def to(self, device) -> FeatureStats:
+        """These statistics on ``device`` (e.g. once on the host, rather than a value at a time from a GPU)."""
+        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
+        return dataclasses.replace(self, **moved)
 
     def ranks(self) -> list[int]:
         """1-based rank of each channel by activation energy (1 = most energetic)."""
@@ -113,8 +128,20 @@ class ChunkedProjector:
         self._stats: dict[int, FeatureStats] | None = None
         self._whole_trace: Trace | None = None
         if chunk_frames is None:
-            chunk_frames = max(1, int(memory_budget / 2 / max(bytes_per_frame, 1.0)))
+            chunk_frames = max(1, int(memory_budget / max(bytes_per_frame, 1.0)))
         self.chunks = self._plan(chunk_frames)
+
+    @property
+    def one_chunk_bytes(self) -> int:
+        """The budget under which the whole input is one chunk (one forward pass for every group)."""
+        return int(math.ceil(self.bytes_per_frame * self.n_frames))
+
+    def with_budget(self, memory_budget: int) -> ChunkedProjector:
+        """The same projector under another ``memory_budget`` (chunks planned again; no forward pass made yet)."""
+        projector = self.with_input(self.S)
+        projector.memory_budget = memory_budget
+        projector.chunks = projector._plan(max(1, int(memory_budget / max(self.bytes_per_frame, 1.0))))
+        return projector
 
     def with_input(self, S: torch.Tensor, layers: Sequence[int] | None = None) -> ChunkedProjector:
         """The same projector (layers' geometry, rule, selection, budget) on another input ``S`` of this layout.
@@ -272,9 +299,12 @@ class ChunkedProjector:
     ) -> Iterator[tuple[int, torch.Tensor]]:
         tap_ref = self.layers[number].taps[self.tap]
         tap = self._tap(trace, number)
-        trace_bytes = sum(o.numel() for r in trace.records[: tap_ref[0] + 1] for o in r.outputs) * BYTES
-        largest = max(o.numel() for r in trace.records[: tap_ref[0] + 1] for o in r.outputs) * BYTES
-        batch = max(1, int((self.memory_budget - trace_bytes) // (2 * largest + trace.source.numel() * BYTES)))
+        recorded = trace.records[: tap_ref[0] + 1]
+        kept = trace_bytes(
+            [o for r in recorded for o in r.outputs] + [r.indices for r in recorded if r.indices is not None]
+        )
+        largest = max(o.numel() for r in recorded for o in r.outputs) * BYTES
+        batch = max(1, int((self.memory_budget - kept) // (2 * largest + trace.source.numel() * BYTES)))
         for i in range(0, len(feats), batch):
             part = feats[i : i + batch]
             values, channels = self._seeds(tap, number, part, chunk, stats)

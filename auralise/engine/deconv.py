@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from auralise.engine.chunking import ChunkedProjector
+from auralise.engine.chunking import BYTES, ChunkedProjector, trace_bytes
 from auralise.engine.layers import LAYOUT_AXES, TAPS, Layer, discover, eval_mode, time_geometry
 from auralise.engine.rules import RULES
 from auralise.engine.selection import check_features, parse_selection
@@ -69,9 +69,9 @@ def project_features(
 
     ``example`` is the input the layers are discovered on (default ``S``; a loaded model's patch-length input
     is cheaper). With the input ``layout`` given (``"BCFT"`` …), a long ``S`` is cut into chunks along time so the
-    recorded forward pass stays within half of ``memory_budget`` bytes (or into chunks of ``chunk_frames``);
-    the stitched result equals the unchunked one. The backward pass runs in batches of features sized to the rest
-    of the budget.
+    recorded forward pass and one feature's backward signals stay within ``memory_budget`` bytes (or into chunks of
+    ``chunk_frames``); the stitched result equals the unchunked one. The backward pass runs in batches of features
+    sized to the rest of the budget.
     """
     check_choice(method, RULES, "method")
     check_choice(tap, TAPS, "tap point")
@@ -131,8 +131,12 @@ def make_projector(
     deepest = max(lay.taps[tap][0] for lay in lays)
     with eval_mode(module):
         dry = record_forward(module, example, stop_after=deepest)
-    per_frame = sum(o.numel() for r in dry.records for o in r.outputs) * 4 / example.shape[time_axis]
-    per_frame += sum(r.indices.numel() * 8 for r in dry.records if r.indices is not None) / example.shape[time_axis]
+    # per input frame: the recorded forward pass (each storage once: views and aliases cost nothing) plus the
+    # backward signals of one feature (the two largest signals alive at once, and its projection)
+    outputs = [o for r in dry.records for o in r.outputs]
+    kept = trace_bytes(outputs + [r.indices for r in dry.records if r.indices is not None])
+    signals = 2 * max((o.numel() for o in outputs), default=0) * BYTES + example.numel() * BYTES
+    per_frame = (kept + signals) / example.shape[time_axis]
 
     def checked(trace: Trace, upto: int) -> None:
         graph.check(trace, upto)

@@ -130,6 +130,8 @@ def _project(
         pre_rectify = rule == "deconvnet" and _unpools_into_relu(trace, rec, consumers)
         if rule == "deconvnet" and rec.name in RELU_FAMILY and (rec.index, 0) in rectified:
             grads_in = grads  # rectified before unpooling: rectification commutes with non-overlapping unpooling
+        elif rec.indices is not None and grads[0] is not None and rule != "support":
+            grads_in = [_unpool(rec, grads[0], pre_rectify, trace)]
         else:
             grads_in = _backward(rec, grads, rule, pre_rectify)
         for x, g_in in zip(inputs, grads_in):
@@ -229,26 +231,127 @@ def _nonlinearity(rec: OpRecord, g: Signal, rule: str) -> Signal:
     return _vjp(rec, [g])[0]
 
 
-def _unpool(rec: OpRecord, g: Signal | ChannelSlice, rectify: bool) -> Signal | ChannelSlice:
+def _unpool(
+    rec: OpRecord, g: Signal | ChannelSlice, rectify: bool, trace: Trace | None = None
+) -> Signal | ChannelSlice:
     """Max-unpooling through the recorded switches: scatter-add each window's signal onto its arg-max.
 
     With ``rectify`` the signal is rectified first (cheaper than rectifying the unpooled one; equal when the
-    windows do not overlap). A channel slice stays a slice: only its own channel's switches are used.
+    windows do not overlap). A channel slice stays a slice: only its own channel's switches are used. A dense
+    signal through windows that tile the input (kernel = stride, no padding or dilation) into a convolution whose
+    transpose runs channels-last is multiplied by one-hot masks of the switches instead (made once per trace), one
+    per window offset: the output is written once, channels-last, with no zero fill, scatter or layout copy.
     """
     x = rec.tracked_inputs()[0]
     values = g.values if isinstance(g, ChannelSlice) else g
     if rectify:
         values = torch.relu(values)
+    if trace is not None and not isinstance(g, ChannelSlice):
+        tiled = _tiled_unpool(trace, rec, values)
+        if tiled is not None:
+            return tiled
     k, b, c = values.shape[0], x.shape[0], values.shape[2]
+    if trace is not None and not isinstance(g, ChannelSlice) and _channels_last(values):
+        return _unpool_channels_last(trace, rec, values)
     indices = rec.indices.reshape(b, x.shape[1], -1)
     if isinstance(g, ChannelSlice):
         indices = indices[:, g.channels].movedim(1, 0).reshape(k, b, -1)
     else:
         indices = indices.reshape(1, b * c, -1).expand(k, -1, -1)
     out = values.new_zeros((k, b * c, x[0, 0].numel()))
-    out.scatter_add_(2, indices, values.reshape(k, b * c, -1))
+    out.scatter_add_(2, indices, values.contiguous().view(k, b * c, -1))  # a channels-last source: one copy
     out = out.view(k, b, c, *x.shape[2:])
     return g.with_values(out) if isinstance(g, ChannelSlice) else out
+
+
+def _channels_last(values: Signal) -> bool:
+    """Whether a dense 2-d signal (K, B, C, h, w) is laid out channels-last (C innermost) and not also plainly."""
+    return values.dim() == 5 and values.shape[2] > 1 and values.stride(2) == 1 and not values.is_contiguous()
+
+
+def _unpool_channels_last(trace: Trace, rec: OpRecord, values: Signal) -> Signal:
+    """:func:`_unpool` of a channels-last dense signal (K, B, C, h, w) into a channels-last output: the scatter
+    runs along the positions with the channels innermost (switches rearranged once per trace), no layout copy."""
+    x = rec.tracked_inputs()[0]
+    k, (b, c, h, w) = values.shape[0], x.shape
+    key = ("unpool-channels-last", rec.index)
+    if key not in trace.cache:
+        trace.cache[key] = rec.indices.permute(0, 2, 3, 1).reshape(1, b, -1, c)
+    indices = trace.cache[key]
+    src = values.permute(0, 1, 3, 4, 2).reshape(k, b, -1, c)  # a view: the memory is already in this order
+    out = values.new_zeros((k, b, h * w, c))
+    out.scatter_add_(2, indices.expand(k, -1, -1, -1), src)
+    return out.view(k, b, h, w, c).permute(0, 1, 4, 2, 3)
+
+
+def _tiled_unpool(trace: Trace, rec: OpRecord, values: Signal) -> Signal | None:
+    """:func:`_unpool` of a dense signal (K, B, C, *pooled) through windows that tile the input; None when they
+    do not (overlapping, padded, dilated or ``ceil_mode`` windows) or the op is not a 2-d max-pool."""
+    geometry = _tiling(rec)
+    if geometry is None:
+        return None
+    x = rec.tracked_inputs()[0]
+    kh, kw = geometry
+    k, (b, c, h, w) = values.shape[0], x.shape
+    h2, w2 = values.shape[3], values.shape[4]
+    key = ("tiled-unpool", rec.index)
+    if key not in trace.cache:  # per window offset (dy, dx): 1 where the window's switch is, (B, C, h2, w2)
+        offsets = None
+        if _feeds_channels_last_conv(trace, rec):
+            mask = torch.zeros((b, c, h * w), dtype=values.dtype, device=x.device)
+            mask.scatter_(2, rec.indices.reshape(b, c, -1), 1.0)
+            tiles = mask.view(b, c, h, w)[:, :, : h2 * kh, : w2 * kw].unflatten(3, (w2, kw)).unflatten(2, (h2, kh))
+            offsets = {(dy, dx): tiles[:, :, :, dy, :, dx].contiguous(memory_format=torch.channels_last)
+                       for dy in range(kh) for dx in range(kw)}  # fmt: skip
+        trace.cache[key] = offsets
+    offsets = trace.cache[key]
+    if offsets is None:  # a matrix product below wants the plain layout: the scatter makes it directly
+        return None
+    out = torch.empty((k * b, c, h, w), dtype=values.dtype, device=values.device, memory_format=torch.channels_last)
+    full = out.view(k, b, c, h, w)
+    tiles = full[..., : h2 * kh, : w2 * kw].unflatten(4, (w2, kw)).unflatten(3, (h2, kh))
+    for (dy, dx), switch in offsets.items():  # each output cell written once: no zero fill, no scatter
+        torch.mul(values, switch, out=tiles[:, :, :, :, dy, :, dx])
+    if h > h2 * kh:
+        full[..., h2 * kh :, :] = 0
+    if w > w2 * kw:
+        full[..., : h2 * kh, w2 * kw :] = 0
+    return full
+
+
+def _tiling(rec: OpRecord) -> tuple[int, int] | None:
+    """(kernel rows, columns) of a 2-d max-pool whose windows tile its input (kernel = stride, no padding,
+    dilation or ceil mode); None otherwise."""
+    if rec.name != "max_pool2d" or rec.is_aten:
+        return None
+    params = _pool_params(rec)
+    kernel = _tuple(params["kernel_size"], 2)
+    stride = _tuple(params.get("stride") or params["kernel_size"], 2)
+    padding, dilation = _tuple(params.get("padding", 0), 2), _tuple(params.get("dilation", 1), 2)
+    ceil = rec.kwargs.get("ceil_mode", rec.args[5] if len(rec.args) > 5 else False)
+    if kernel != stride or set(padding) != {0} or set(dilation) != {1} or ceil:
+        return None
+    return kernel
+
+
+def _feeds_channels_last_conv(trace: Trace, rec: OpRecord) -> bool:
+    """Whether the pool's input comes, through channel-wise ops only, from a convolution whose transpose runs
+    channels-last (:func:`_conv_transpose`'s dense forward-convolution form)."""
+    x = rec.tracked_inputs()[0]
+    while id(x) in trace.producer:
+        below = trace.records[trace.producer[id(x)][0]]
+        if below.name == "conv2d":
+            params = dict(_CONV_DEFAULTS)
+            params.update(zip(_CONV_ARGS, below.args))
+            params.update(below.kwargs)
+            weight = params["weight"]
+            few_inputs = weight.shape[1] * weight[0, 0].numel() <= weight.shape[0]
+            return set(_tuple(params["stride"], 2)) == {1} and params["groups"] == 1 and not few_inputs
+        channelwise = below.name in RELU_FAMILY | NORMS | DROPOUTS | COPIES
+        if not channelwise or len(below.tracked) != 1:
+            return False
+        x = below.tracked_inputs()[0]
+    return False
 
 
 def _pool_params(rec: OpRecord) -> dict:
@@ -291,6 +394,9 @@ def _pool_support(rec: OpRecord, g: Signal) -> Signal:
         for n, o, s, k, p, d in zip(x.shape[2:], g.shape[3:], stride, kernel, padding, dilation)
     )
     channels = x.shape[1]
+    same = channels > 1 and g.stride(2) == 0  # every channel the same (an all-ones transpose below): spread one
+    if same:
+        g, channels = g.narrow(2, 0, 1), 1
     ones = torch.ones((channels, 1, *kernel), dtype=g.dtype, device=g.device)
     conv_input = torch.nn.grad.conv1d_input if dims == 1 else torch.nn.grad.conv2d_input
     k = g.shape[0]
@@ -305,6 +411,8 @@ def _pool_support(rec: OpRecord, g: Signal) -> Signal:
     )
     for d, n in enumerate(x.shape[2:]):
         out = out.narrow(2 + d, 0, n)
+    if same:
+        return out.reshape(k, x.shape[0], 1, *x.shape[2:]).expand(k, *x.shape)
     return out.reshape(k, *x.shape)
 
 
@@ -324,6 +432,8 @@ def _conv_transpose(rec: OpRecord, g: Signal | ChannelSlice, rule: str) -> Signa
     padding = _numeric_padding(params["padding"], weight, _tuple(params["dilation"], dims))
     if padding is None:
         return _vjp(rec, [_as_dense(g, rec.outputs[0].shape)])[0]
+    if rule == "support" and params["groups"] == 1:
+        return _support_transpose(rec, g, params, padding)
     if rule == "support":
         weight = torch.ones_like(weight)
     stride, dilation = _tuple(params["stride"], dims), _tuple(params["dilation"], dims)
@@ -360,7 +470,23 @@ def _conv_transpose(rec: OpRecord, g: Signal | ChannelSlice, rule: str) -> Signa
         out = conv_input(
             (k * b, *x.shape[1:]), weight, g, stride=stride, padding=padding, dilation=dilation, groups=params["groups"]
         )
-    return out.contiguous().view(k, *x.shape)
+    return out.unflatten(0, (k, b))  # channels-last stays so: the next transpose takes it as it is
+
+
+def _support_transpose(rec: OpRecord, g: Signal | ChannelSlice, params: dict, padding: tuple[int, ...]) -> Signal:
+    """The ``support`` rule's transpose of an ungrouped convolution: with every weight 1, each input channel gets
+    the same signal, the transpose of the output channels' sum through one all-ones kernel (C_out x C_in times
+    less work than the dense transpose; the values are the same counts, summed in another order)."""
+    x, weight = params["input"], params["weight"]
+    dims = weight.dim() - 2
+    g = _as_dense(g, rec.outputs[0].shape)
+    k, b = g.shape[0], x.shape[0]
+    total = g.reshape(k * b, *g.shape[2:]).sum(dim=1, keepdim=True)
+    ones = torch.ones((1, 1, *weight.shape[2:]), dtype=total.dtype, device=total.device)
+    conv_input: Callable = torch.nn.grad.conv1d_input if dims == 1 else torch.nn.grad.conv2d_input
+    out = conv_input((k * b, 1, *x.shape[2:]), ones, total, stride=_tuple(params["stride"], dims),
+                     padding=padding, dilation=_tuple(params["dilation"], dims))  # fmt: skip
+    return out.expand(k * b, x.shape[1], *x.shape[2:]).unflatten(0, (k, b))
 
 
 def _numeric_padding(padding, weight: torch.Tensor, dilation: tuple[int, ...]) -> tuple[int, ...] | None:

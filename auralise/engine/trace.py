@@ -91,6 +91,7 @@ class Trace:
     producer: dict[int, tuple[int, int]] = field(default_factory=dict)  # id(tensor) -> (record, output slot)
     error: str | None = None
     failed: tuple[str, tuple[int, ...]] | None = None  # (op name, ids of its tracked inputs) of an op that raised
+    cache: dict = field(default_factory=dict)  # what backward passes derive from the records once (switch masks)
 
     def consumers(self) -> dict[int, list[int]]:
         """Map id(tensor) -> indices of the records that take it as an input."""
