@@ -3,9 +3,9 @@
 Public API (``dir(auralise)`` lists it): :func:`load_model`, :func:`save_model`, :class:`LoadedModel`,
 :func:`load_audio`, :class:`Frontend`, :func:`deconvolve`, :func:`project_features`, :func:`resynthesise`,
 :class:`Session` and :class:`RenderOptions`, :func:`auralise_file` / :func:`auralise_files`, :func:`export`,
-:class:`AuraliseError`, and the sub-packages that follow the pipeline (``frontends``, ``engine``, ``io``,
-``nets``, ``importers``, ``render``, ``listening``, ``figures``, ``studies``, ``demo``; see
-``docs/architecture.md``).
+:func:`evaluate` (faithfulness measures), :func:`predict_song` (a model's named outputs), :class:`AuraliseError`,
+and the sub-packages that follow the pipeline (``frontends``, ``engine``, ``io``, ``nets``, ``importers``,
+``render``, ``listening``, ``figures``, ``studies``, ``demo``; see ``docs/architecture.md``).
 
 Heavy modules (torch, librosa, matplotlib) load on first use, so ``import auralise`` and ``auralise --help`` are
 instant.
@@ -37,6 +37,8 @@ _EXPORTS = {
     "auralise_file": "listening.single",
     "auralise_files": "listening.single",
     "export": "listening.export",
+    "evaluate": "studies.evaluation",
+    "predict_song": "studies.prediction",
     "AuraliseError": "errors",
 }
 _PACKAGES = (

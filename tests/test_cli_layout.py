@@ -52,15 +52,17 @@ def other_model(tmp_path_factory) -> Path:
 
 def test_naming_template_reads_back_for_every_option_combination() -> None:
     selects = ["map", "max", "topk:1", "topk:3", "topk:12"]
+    rates = [*choices.OUTPUT_RATES, "44100", "16000"]
     seen = set()
     for values in itertools.product(choices.METHODS, selects, choices.TAPS, choices.RESYNTH_MODES, choices.PHASES,
-                                    choices.NORMALISATIONS):  # fmt: skip
+                                    choices.NORMALISATIONS, rates, choices.ABOVE_BANDS):  # fmt: skip
         options = dict(zip(DEFAULT_OPTIONS, values))
         name = output_name(3, 38, "wav", options)
         back = parse_output_name(name)
         assert (back.layer, back.feature, back.options, back.ext) == (3, 38, options, "wav")
         seen.add(name)
-    assert len(seen) == len(selects) * 3 * 3 * 2 * 2 * 2  # no two option sets share a name
+    n_values = len(choices.METHODS) * 3 * len(choices.RESYNTH_MODES) * 2 * 2 * len(rates) * 2
+    assert len(seen) == len(selects) * n_values  # no two option sets share a name
     # the defaults keep the plain name (README, export layouts and pinned sums); others are named
     assert output_name(3, 38, "wav", DEFAULT_OPTIONS) == output_name(3, 38, "wav") == "layer3_feature38.wav"
     assert output_name(3, 38, "wav", {"method": "guided", "select": "max"}) == "layer3_feature38_guided_max.wav"

@@ -16,7 +16,16 @@ import torch
 from auralise import load_model, save_model
 from auralise.choices import COMPRESSIONS, FRONTEND_KINDS, LAYOUT_AXES, LAYOUTS
 from auralise.errors import AuraliseError, BadModelError, BadParameterError
-from auralise.frontends import CqtFrontend, Frontend, MelFrontend, StftFrontend, WaveformFrontend, compression
+from auralise.frontends import (
+    CqtFrontend,
+    FramedFrontend,
+    Frontend,
+    HcqtFrontend,
+    MelFrontend,
+    StftFrontend,
+    WaveformFrontend,
+    compression,
+)
 from auralise.frontends.base import kinds
 from auralise.importers.musicnn import MUSICNN_FRONTEND
 
@@ -24,8 +33,10 @@ STFT = {"sr": 11025, "n_fft": 512, "hop_length": 256}
 MEL = {"kind": "mel", "sr": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 40, "compression": "log1p"}
 CQT = {"kind": "cqt", "sr": 22050, "n_fft": 1024, "hop_length": 512, "n_bins": 72, "bins_per_octave": 24, "fmin": 65.0}
 WAVEFORM = {"kind": "waveform", "sr": 8000, "n_fft": 256, "hop_length": 64, "layout": "BFT", "patch_seconds": 1.0}
-DICTS = {"stft": STFT, "mel": MEL, "musicnn": MUSICNN_FRONTEND, "cqt": CQT, "waveform": WAVEFORM}
-CLASSES = {"stft": StftFrontend, "mel": MelFrontend, "cqt": CqtFrontend, "waveform": WaveformFrontend}
+FRAMED = {"kind": "framed", "sr": 16000, "n_fft": 1024, "hop_length": 160, "frame_length": 1024}
+DICTS = {"stft": STFT, "mel": MEL, "musicnn": MUSICNN_FRONTEND, "cqt": CQT, "waveform": WAVEFORM, "framed": FRAMED}
+CLASSES = {"stft": StftFrontend, "mel": MelFrontend, "cqt": CqtFrontend, "waveform": WaveformFrontend,
+           "framed": FramedFrontend, "hcqt": HcqtFrontend}  # fmt: skip
 
 
 def kind_of(d: dict) -> str:
@@ -57,7 +68,7 @@ def test_kind_mismatch_and_foreign_keys_are_model_errors():
         MelFrontend(**{**CQT, "kind": "cqt"})
     with pytest.raises(BadModelError, match="applies only to kind 'mel', not 'stft'"):
         StftFrontend(**STFT, n_mels=40)
-    with pytest.raises(BadModelError, match="applies only to kind 'mel' or 'cqt', not 'waveform'"):
+    with pytest.raises(BadModelError, match="applies only to kind 'mel' or 'cqt'.*, not 'waveform'"):
         Frontend(**WAVEFORM, fmin=30.0)
     with pytest.raises(BadModelError, match="unknown front-end key.*'hop'"):
         Frontend(**STFT, hop=3)
@@ -165,7 +176,7 @@ def test_lengths_agree_with_the_model_input(name):
         X, S = fe.analyse(y)
         T = S.shape[LAYOUT_AXES[fe.layout][0]]
         assert fe.n_frames(n) == T == fe.frames_for(n / fe.sr)
-        assert T == (n if fe.projection_is_audio else X.shape[1])
+        assert T == (n if fe.kind == "waveform" else X.shape[1])  # a waveform's frames are its samples
     assert fe.n_frames(0) == 0
     for rf in (1, 2, 9, 40):
         n = fe.min_samples_for(rf)
@@ -187,16 +198,18 @@ def test_receptive_field_conversions():
 
 def test_capability_flags():
     flags = {k: (cls.streamable, cls.projection_is_audio) for k, cls in CLASSES.items()}
-    assert flags == {"stft": (True, False), "mel": (True, False), "cqt": (False, False), "waveform": (False, True)}
+    assert flags == {"stft": (True, False), "mel": (True, False), "cqt": (False, False), "waveform": (False, True),
+                     "framed": (False, True), "hcqt": (False, False)}  # fmt: skip
     for d in DICTS.values():
         fe = Frontend.from_dict(d)
-        assert fe.streamable == (fe.kind in ("stft", "mel")) and fe.projection_is_audio == (fe.kind == "waveform")
+        assert fe.streamable == (fe.kind in ("stft", "mel"))
+        assert fe.projection_is_audio == (fe.kind in ("waveform", "framed"))
 
 
 def test_only_audio_projections_are_audio_and_waveforms_have_no_grid_matrix():
     D = np.zeros((2, 1, 100), np.float32)
     assert Frontend.from_dict(WAVEFORM).projected_audio(D).shape == (2, 100)
-    with pytest.raises(BadParameterError, match="only a 'waveform'"):
+    with pytest.raises(BadParameterError, match="only waveform and framed"):
         Frontend.from_dict(MEL).projected_audio(D)
     with pytest.raises(BadParameterError, match="no frequency axis"):
         Frontend.from_dict(WAVEFORM).grid_matrix()

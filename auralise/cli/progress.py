@@ -124,3 +124,23 @@ class ProgressDisplay:
         text = f"{self.title}: {percent}{stage} ({elapsed})"
         self.stream.write(text.replace("\r", " ").replace("\x1b", "") + "\n")
         self.stream.flush()
+
+
+class TaskProgress:
+    """A study's progress on stderr as one task ``title`` (``progress(done, total, stage)``); nothing with
+    ``quiet``."""
+
+    def __init__(self, title: str, quiet: bool):
+        self.title, self.quiet, self.display = title, quiet, None
+
+    def __enter__(self):
+        return None if self.quiet else self
+
+    def __call__(self, done: int, total: int, stage: str) -> None:
+        if self.display is None:
+            self.display = ProgressDisplay(eta=True, unit="feature")
+        self.display.show(self.title, done, total, stage)
+
+    def __exit__(self, *exc) -> None:
+        if self.display is not None:
+            self.display.close()

@@ -1,4 +1,4 @@
-"""Commands on songs: run (the main command), export, rank, tag."""
+"""Commands on songs: run (the main command), export, rank, tag, predict."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ import click
 
 from auralise.cli import cli
 from auralise.cli.options import (
+    checked_specs,
     device_option,
+    feature_option,
+    layer_option,
     tap_option,
+    with_listening_options,
     with_model_options,
+    with_output_rate_options,
     with_region_options,
     with_rendering_options,
 )
@@ -21,25 +26,10 @@ from auralise.text import printable
 @cli.command("run")
 @click.argument("model", type=click.Path())
 @click.argument("audio", type=click.Path(), nargs=-1, required=True)
-@click.option(
-    "--layer",
-    "-l",
-    "layers",
-    multiple=True,
-    required=True,
-    help="Conv layer(s): 1-based numbers in execution order or module paths, as a list (1,3), a range (2-4) or "
-    "'all'; repeat to add.",
-)
-@click.option(
-    "--feature",
-    "-f",
-    "features",
-    multiple=True,
-    required=True,
-    help="Feature(s) of each layer (output channels, 0-based): a number, a list (0,5,38), a range (0-15), 'all' or "
-    "top:K (the K most active on each song); repeat to add.",
-)
+@layer_option()
+@feature_option()
 @with_rendering_options
+@with_output_rate_options
 @click.option(
     "--out",
     "out_dir",
@@ -54,23 +44,16 @@ from auralise.text import printable
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @with_model_options
 def run_command(
-    model, audio, layers, features, method, select, tap, resynth, phase, normalize, out_dir, no_plot, offset, duration,
-    device, force, frontend, trust_model,
+    model, audio, layers, features, method, select, tap, resynth, phase, normalize, output_sr, above_band, out_dir,
+    no_plot, offset, duration, device, force, frontend, trust_model,
 ) -> None:  # fmt: skip
     """Auralise FEATURE(s) of LAYER(s) of MODEL on each AUDIO file: per feature a WAV, a PNG and a JSON record,
     named layer{L}_feature{F}[_options].wav (options other than the defaults are named), in the --out folder."""
-    from auralise.engine.selection import parse_feature_spec, parse_layer_spec
-    from auralise.errors import BadParameterError
     from auralise.listening.single import auralise_files
     from auralise.session import RenderOptions
 
-    layers, features = ",".join(layers), ",".join(features)  # repeated options add up
-    for spec, parse, hint in ((layers, parse_layer_spec, "--layer"), (features, parse_feature_spec, "--feature")):
-        try:
-            parse(spec)
-        except BadParameterError as exc:
-            raise click.BadParameter(str(exc), param_hint=hint) from exc
-    options = RenderOptions(method, select, tap, resynth, phase, normalize)
+    layers, features = checked_specs(layers, features)
+    options = RenderOptions(method, select, tap, resynth, phase, normalize, output_sr, above_band)
     results = auralise_files(
         model, audio, layers=layers, features=features, options=options, out=out_dir,
         plot=not no_plot, force=force, device=device, trust=trust_model, frontend=frontend, offset=offset,
@@ -84,6 +67,20 @@ def run_command(
             click.echo(f"warning: {where}{warning}", err=True)
         for path in result.written:
             click.echo(f"wrote {path}")
+        for item in result.features:
+            if item.seeds:  # --select max/topk:K: where the seeded units lie, to listen from there
+                click.echo(f"{where}layer {item.layer} feature {item.feature} seeded at {_seed_places(item.seeds)}")
+
+
+def _seed_places(seeds: list[dict]) -> str:
+    """``"12.35 s / 440 Hz (activation 3.1), ..."``: the seeded units' receptive-field centres, strongest first."""
+    places = []
+    for seed in seeds:
+        where = [f"{seed['time_in_file']:.2f} s" if seed["time_in_file"] is not None else "?"]
+        if seed["hz"] is not None:
+            where.append(f"{seed['hz']:.0f} Hz")
+        places.append(f"{' / '.join(where)} (activation {seed['activation']:.3g})")
+    return ", ".join(places)
 
 
 @cli.command("export")
@@ -98,7 +95,12 @@ def run_command(
     help="Per layer: 'all', a list such as 0,5,38 or 0-15, or top:K (the K most active for each song).",
 )
 @with_rendering_options
+@with_output_rate_options
 @click.option("--figures", is_flag=True, help="Also write a full matplotlib figure per feature (slower).")
+@click.option("--evaluate", is_flag=True,
+              help="Add each feature's retention, specificity, deletion and distance to the song to the manifest "
+              "and the page (as `auralise evaluate` measures them; a projection and two forward passes more per "
+              "feature).")  # fmt: skip
 @with_region_options
 @click.option("--workers", type=int, default=2, show_default=True, help="Threads writing files while computing.")
 @click.option("--memory", type=float, default=1.0, show_default=True, help="Working-memory budget in GiB.")
@@ -108,17 +110,17 @@ def run_command(
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @with_model_options
 def export_command(
-    model, audio, out_dir, layers, features, method, select, tap, resynth, phase, normalize, figures, offset, duration,
-    workers, memory, device, force, resume, quiet, frontend, trust_model,
+    model, audio, out_dir, layers, features, method, select, tap, resynth, phase, normalize, output_sr, above_band,
+    figures, evaluate, offset, duration, workers, memory, device, force, resume, quiet, frontend, trust_model,
 ) -> None:  # fmt: skip
     """Export a listening set: AUDIO files x layers x features as WAV + PNG, manifest.json and index.html."""
     from auralise.listening.export import ExportOptions, export
     from auralise.session import RenderOptions
 
     budget = _memory_budget(memory)
-    render = RenderOptions(method, select, tap, resynth, phase, normalize)
+    render = RenderOptions(method, select, tap, resynth, phase, normalize, output_sr, above_band)
     options = ExportOptions(layers=layers, features=features, render=render, figures=figures, offset=offset,
-                            duration=duration)  # fmt: skip
+                            duration=duration, evaluate=evaluate)  # fmt: skip
     with _ExportProgress(len(audio), quiet) as progress:
         manifest = export(
             model, audio, out_dir, options=options, force=force, resume=resume, workers=workers, device=device,
@@ -280,6 +282,114 @@ def tag_command(
             click.echo(f"{name:<{width}}  {p:.3f}  {'#' * round(40 * p)}")
     if taggram is not None:
         click.echo(f"wrote {taggram}", err=as_json)  # with --json, stdout stays pure JSON
+
+
+@cli.command("evaluate")
+@click.argument("model", type=click.Path())
+@click.argument("audio", type=click.Path(), nargs=-1, required=True)
+@layer_option(required=False, default="all")
+@feature_option(required=False, default="all")
+@with_listening_options
+@with_region_options
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON document (schema: README, Faithfulness).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON to FILE.json.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write one CSV row per song, layer and feature to FILE.csv.")  # fmt: skip
+@click.option("--force", is_flag=True, help="Overwrite existing --out and --csv files.")
+@click.option("--quiet", is_flag=True, help="No progress.")
+@device_option()
+@with_model_options
+def evaluate_command(
+    model, audio, layers, features, offset, duration, as_json, out, csv_path, force, quiet, device, frontend,
+    trust_model, **render,
+) -> None:  # fmt: skip
+    """How faithful and how distinguishable the auralisations of FEATURE(s) of LAYER(s) of MODEL are on AUDIO.
+
+    Each feature's auralisation (with the rendering options given) is fed back through the front-end and the
+    model: retention (its activation energy on the auralisation over that on the song), specificity (its retention
+    over the median of the layer's other features'), deletion (its energy on the song minus the auralisation), and
+    the distances in dB between the long-term spectra of the auralisations and of the song (distinguishability).
+    Levels are kept: the measures always use --normalize none. Costs a projection and two forward passes per
+    feature. Default: every layer and feature; prints the medians per layer (--json: every feature).
+    """
+    from pathlib import Path
+
+    from auralise.cli.progress import TaskProgress
+    from auralise.engine.selection import parse_layer_spec
+    from auralise.errors import BadParameterError
+    from auralise.io.files import check_output_file
+    from auralise.session import RenderOptions, Session
+    from auralise.studies.evaluation import evaluate
+
+    layers, features = checked_specs(layers, features)
+    for path, suffix, option in ((out, ".json", "--out"), (csv_path, ".csv", "--csv")):
+        if path is not None:
+            if Path(path).suffix.lower() != suffix:
+                raise BadParameterError(f"{option} must name a {suffix} file, got {path}")
+            check_output_file(path, force=force)  # an existing file needs --force; never a link or a device
+    options = RenderOptions(**render, normalize="none")
+    session = Session(model, device=device, trust=trust_model, frontend=frontend, options=options)
+    with TaskProgress("evaluate", quiet) as progress:
+        table = evaluate(session, audio, layers=parse_layer_spec(layers), features=features, offset=offset,
+                         duration=duration, progress=progress)  # fmt: skip
+    if out is not None:
+        table.to_json(out)
+    if csv_path is not None:
+        table.to_csv(csv_path)
+    click.echo(table.to_json() if as_json else str(table), nl=not as_json)
+    for path in (out, csv_path):
+        if path is not None:
+            click.echo(f"wrote {path}", err=as_json)  # with --json, stdout stays pure JSON
+
+
+@cli.command("predict")
+@click.argument("model", type=click.Path())
+@click.argument("audio", type=click.Path())
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True,
+              help="The .npz file of named arrays (each with the rows of 'time', in seconds).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of lines.")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="Tags in the summary.")
+@click.option("--length", type=float, default=None, help="Taggers: patch length in seconds [default: the model's].")
+@click.option("--overlap", type=float, default=None, help="Taggers: overlap of the patches in seconds [default: 0].")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out file.")
+@with_region_options
+@device_option()
+@with_model_options
+def predict_command(
+    model, audio, out_path, as_json, top, length, overlap, force, offset, duration, device, frontend, trust_model
+) -> None:  # fmt: skip
+    """Every output of MODEL on AUDIO as named arrays over time, written to --out FILE.npz.
+
+    Pitch trackers (CREPE): activation (T x 360), pitch_hz, confidence per 10-ms frame. Note transcribers (Basic
+    Pitch): contour, note, onset per frame. Taggers: tags (patch x tag), mean and labels, patches cut as `tag` cuts
+    them. Every file has 'time' (seconds of each row in the file); load it with numpy.load(FILE, allow_pickle=False).
+    The summary gives the top tags, the median pitch and share of voiced frames (confidence >= 0.5), or the number
+    of note events (runs of note activation > 0.5).
+    """
+    from auralise.studies.prediction import check_npz_path, predict_song
+
+    check_npz_path(out_path, force=force)  # a bad --out fails before any work
+    result = predict_song(model, audio, device=device, trust=trust_model, frontend=frontend, offset=offset,
+                          duration=duration, length=length, overlap=overlap)  # fmt: skip
+    path = result.save(out_path, force=force)
+    summary = result.summary(top)
+    if as_json:
+        click.echo(json.dumps({"model": str(model), "audio": str(audio), "offset": offset, "duration": duration,
+                               "out": str(path), **summary}, indent=2))  # fmt: skip
+        return
+    shapes = ", ".join(f"{name} {'x'.join(map(str, shape))}" for name, shape in summary["arrays"].items())
+    click.echo(f"{audio}{_part(offset, duration)}: {summary['rows']} rows; {printable(shapes)}")
+    if "top_tags" in summary:
+        click.echo("top tags: " + ", ".join(f"{printable(name)} {p:.3f}" for name, p in summary["top_tags"]))
+    if "voiced_fraction" in summary:
+        median = summary["median_pitch_hz"]
+        pitch = "-" if median is None else f"{median:.1f} Hz"
+        click.echo(f"voiced: {summary['voiced_fraction']:.1%} of frames (confidence >= "
+                   f"{summary['voiced_threshold']:g}); median pitch {pitch}")  # fmt: skip
+    if "active_notes" in summary:
+        click.echo(f"notes: {summary['active_notes']} events (note > {summary['note_threshold']:g}); "
+                   f"{summary['frames_with_notes']:.1%} of frames with a note")  # fmt: skip
+    click.echo(f"wrote {path}")
 
 
 def _part(offset: float, duration: float | None) -> str:

@@ -373,19 +373,28 @@ def _extent(support: torch.Tensor, axis: int) -> int:
     return last - first + 1
 
 
-def layer_table(module: torch.nn.Module, example: torch.Tensor, frontend, *, tap: str = "block") -> list[dict]:
+def layer_table(
+    module: torch.nn.Module, example: torch.Tensor, frontend, *, tap: str = "block", field_example=None
+) -> list[dict]:
     """One row per conv layer: geometry, tap shape for ``example`` and receptive field (the paper's Table 1).
 
+    ``field_example`` (default ``example``) is the input the receptive fields are measured on: any length the
+    model takes gives the same fields (:func:`receptive_field` lengthens it while a field is clipped), and a short
+    one is quicker (a framed model's 4-second example is 401 frames of 1024 samples).
+
     The receptive field of a unit at ``tap`` spans ``rf_frames`` STFT frames and ``rf_bins`` bins; in time that is
-    ``((rf_frames - 1) * hop + win) / sr`` seconds of audio (the windows of its first and last frame), in frequency
+    ``((rf_frames - 1) * hop + win) / sr`` seconds of audio (the windows of its first and last frame; for a framed
+    input, whose bins are a frame's samples, ``((rf_frames - 1) * hop + rf_bins) / sr``), in frequency
     ``rf_bins * sr / n_fft`` Hz for an STFT input (None for mel and CQT inputs, whose bins have no single width).
+    ``rf_semitones`` is its span in pitch where input bins are equally wide in semitones (the harmonic CQT), else None.
     ``near_dead`` lists the features whose kernel is near-dead (:func:`near_dead_kernels`).
     """
     graph = discover(module, example)
     rows = []
     for lay in graph.layers:
         lay.warn_tap(tap)
-        frames, bins = receptive_field(module, example, lay, tap=tap, layout=frontend.layout)
+        field = example if field_example is None else field_example
+        frames, bins = receptive_field(module, field, lay, tap=tap, layout=frontend.layout)
         hz = frontend.field_hz(bins)  # None where input bins have no single width
         rows.append(
             {
@@ -400,8 +409,9 @@ def layer_table(module: torch.nn.Module, example: torch.Tensor, frontend, *, tap
                 "output_shape": list(lay.shapes[tap]),
                 "rf_frames": frames,
                 "rf_bins": bins,
-                "rf_ms": round(1000.0 * frontend.field_samples(frames) / frontend.sr, 1),
+                "rf_ms": round(1000.0 * frontend.field_seconds(frames, bins), 1),
                 "rf_hz": None if hz is None else round(hz, 1),
+                "rf_semitones": frontend.field_semitones(bins),
                 "near_dead": lay.near_dead(),
             }
         )

@@ -5,7 +5,9 @@ listening set, atomic saving), :mod:`~auralise.figures.style` (print type sizes,
 PDF/SVG/PNG with the command line in the metadata), :mod:`~auralise.figures.drawing` (learned filters, the
 receptive-field table, deconvolution grids: drawing only, given arrays; the grid's panel layout in
 :mod:`~auralise.figures.panels`), :mod:`~auralise.figures.attributes` (the key/chord/instrument study's figure),
-:mod:`~auralise.figures.taggram` (tags over time) and :mod:`~auralise.figures.paper` (one call per ``auralise figure`` command:
+:mod:`~auralise.figures.taggram` (tags over time), :mod:`~auralise.figures.faithfulness` (the method
+comparison of ``auralise figure faithfulness``), :mod:`~auralise.figures.kernels` (kernels over samples as waveforms
+and spectra) and :mod:`~auralise.figures.paper` (one call per ``auralise figure`` command:
 load, compute, draw, save). matplotlib is imported lazily and never through ``pyplot``.
 
 May import: auralise.errors, auralise.choices, auralise.text, auralise.frontends, auralise.engine, auralise.nets, auralise.io, auralise.render, auralise.session, auralise.studies, auralise.demo

@@ -127,6 +127,8 @@ def grid(
     ``notes`` are shown as plain text. ``freq_axis`` ("auto": the front-end's own), ``columns`` (default: chosen
     from the number of panels) and ``width``: see :func:`auralise.figures.drawing.grid_figure`.
     """
+    import functools
+
     import torch
 
     from auralise.engine.selection import check_features
@@ -147,8 +149,10 @@ def grid(
                         duration=duration)  # fmt: skip
     projector = session.projector(song, list(layers.values()))
     groups = [(n, [f for m, f in pairs if m == n]) for n in layers]
+    # a projection that is audio is drawn at the song's level (a framed front-end undoes its per-frame scaling)
+    to_grid = functools.partial(fe.to_grid, y=song.y) if fe.projection_is_audio else fe.to_grid
     with torch.inference_mode():
-        projected = {(n, f): fe.to_grid(D[k : k + 1].cpu())[0] for n, fs, D in projector.project(groups)
+        projected = {(n, f): to_grid(D[k : k + 1].cpu())[0] for n, fs, D in projector.project(groups)
                      for k, f in enumerate(fs)}  # fmt: skip
         stats = projector.statistics()
     import numpy as np
@@ -190,10 +194,13 @@ def filters(
     force: bool = False,
     command: str | None = None,
 ) -> Path:
-    """The learned kernels of one layer as images, diverging colours centred on zero (Fig. 4)."""
+    """The learned kernels of one layer as images, diverging colours centred on zero (Fig. 4); a layer whose kernels
+    read the samples (a waveform or framed front-end's first layer) as waveforms and spectra
+    (:func:`auralise.figures.kernels.waveform_kernels_figure`)."""
     from auralise.engine.layers import discover
     from auralise.engine.selection import check_features
     from auralise.figures.drawing import filters_figure, layer_weights
+    from auralise.figures.kernels import reads_samples, waveform_kernels_figure
     from auralise.figures.style import figure_width, house_style
     from auralise.io.modelfile import LoadedModel, load_model
 
@@ -202,9 +209,13 @@ def filters(
     loaded = model if isinstance(model, LoadedModel) else load_model(model)
     lay = discover(loaded.module, loaded.example_input()).layer(layer)
     feats = list(check_features(list(features), lay)) if features is not None else None
+    weights = layer_weights(loaded.module, lay)
     with house_style():
+        if reads_samples(weights, loaded.frontend.projection_is_audio):  # kernels over samples: waveforms, spectra
+            fig = waveform_kernels_figure(weights, sr=loaded.frontend.sr, features=feats, layer=lay.number, width=width)
+            return _finish(fig, path, command)
         fig = filters_figure(
-            layer_weights(loaded.module, lay),
+            weights,
             features=feats,
             layer=lay.number,
             width=width,

@@ -147,6 +147,21 @@ class StftGrid:
         """Audio samples that ``frames`` model-input frames span: the windows of the first and last frame."""
         return (frames - 1) * self.hop_length + (self.win_length or self.n_fft)
 
+    def field_seconds(self, frames: int, bins: int) -> float:
+        """Seconds of audio a unit sees that spans ``frames`` model-input frames and ``bins`` input bins:
+        ``field_samples(frames) / sr`` (a framed front-end's bins are samples of a frame, and count too)."""
+        return self.field_samples(frames) / self.sr
+
+    def frame_seconds(self, frame: float) -> float:
+        """Seconds of (fractional) model-input frame ``frame``: its centre, as :meth:`frame_times` places it."""
+        offset = 0 if self.center else self.n_fft // 2
+        return (float(frame) * self.hop_length + offset) / float(self.sr)
+
     def field_hz(self, bins: int) -> float | None:
         """Hz that ``bins`` model-input bins span, or None where input bins have no single width (mel, CQT)."""
+        return None
+
+    def field_semitones(self, bins: int) -> float | None:
+        """Semitones that ``bins`` model-input bins span where bins are equally wide in pitch (the harmonic CQT's),
+        else None."""
         return None

@@ -174,10 +174,11 @@ class ModelInput:
         """
         return apply_matrix(self.grid_matrix(), self._unlayout(D))
 
-    def projected_audio(self, D: np.ndarray | torch.Tensor) -> np.ndarray:
+    def projected_audio(self, D: np.ndarray | torch.Tensor, *, y: np.ndarray | None = None) -> np.ndarray:
         """The projections as audio (K, n) float32, for a front-end whose projections are audio
-        (:attr:`projection_is_audio`); :class:`BadParameterError` for the others."""
-        raise BadParameterError(f"only a 'waveform' front-end's projections are audio, not {self.kind!r} ones")
+        (:attr:`projection_is_audio`; ``y`` is the song they were made on, which a framed front-end needs to undo
+        its per-frame normalisation); :class:`BadParameterError` for the others."""
+        raise BadParameterError(f"only waveform and framed front-ends' projections are audio, not {self.kind!r} ones")
 
     def grid_matrix(self) -> np.ndarray:
         """The linear map from the model input's frequency axis to STFT bins used by :meth:`to_grid`.

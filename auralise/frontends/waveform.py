@@ -62,8 +62,9 @@ class WaveformFrontend(Frontend):
         """Not defined: the samples have no frequency axis to map (:meth:`to_grid` takes their STFT)."""
         raise BadParameterError("a 'waveform' front-end's input has no frequency axis; to_grid takes its STFT")
 
-    def to_grid(self, D: np.ndarray | torch.Tensor) -> np.ndarray:
-        """The STFT magnitude of each projection, (K, 1, n) -> (K, F, T) float32: the projection is audio."""
+    def to_grid(self, D: np.ndarray | torch.Tensor, *, y: np.ndarray | None = None) -> np.ndarray:
+        """The STFT magnitude of each projection, (K, 1, n) -> (K, F, T) float32: the projection is audio (``y``,
+        the song, is not needed)."""
         return np.stack([np.abs(self.stft(g[0])) for g in self._unlayout(D)]).astype(np.float32)
 
     def to_stft_magnitude(self, D: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -74,8 +75,8 @@ class WaveformFrontend(Frontend):
         """``decompress(G)``, float32 (:meth:`to_grid` output already is a magnitude: compression is linear)."""
         return np.asarray(self.decompress(np.asarray(G, dtype=np.float32)), dtype=np.float32)
 
-    def projected_audio(self, D: np.ndarray | torch.Tensor) -> np.ndarray:
-        """The projections, model-shaped (K, 1, n), as audio (K, n) float32."""
+    def projected_audio(self, D: np.ndarray | torch.Tensor, *, y: np.ndarray | None = None) -> np.ndarray:
+        """The projections, model-shaped (K, 1, n), as audio (K, n) float32 (``y``, the song, is not needed)."""
         return np.ascontiguousarray(self._unlayout(D)[:, 0])
 
     def n_frames(self, n_samples: int) -> int:
@@ -89,3 +90,7 @@ class WaveformFrontend(Frontend):
     def field_samples(self, frames: int) -> int:
         """``frames``: the frames are samples."""
         return frames
+
+    def frame_seconds(self, frame: float) -> float:
+        """``frame / sr``: the frames are samples."""
+        return float(frame) / self.sr

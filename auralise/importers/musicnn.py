@@ -18,14 +18,14 @@ Example
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auralise.errors import AuraliseError, BadModelError, BadParameterError, OutputError
+from auralise.errors import BadModelError, BadParameterError, OutputError
+from auralise.importers.wheels import cache_dir as cache_dir  # re-exported: tests and callers import it from here
+from auralise.importers.wheels import published_wheel
 
 if TYPE_CHECKING:
     import torch
@@ -50,35 +50,10 @@ MUSICNN_FRONTEND = {
 }
 
 
-def cache_dir() -> Path:
-    """Where downloaded wheels are kept: ``$XDG_CACHE_HOME/auralise`` or ``~/.cache/auralise``."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "auralise"
-
-
 def musicnn_wheel(path: str | os.PathLike | None = None, *, download: bool = True) -> Path:
-    """The musicnn 0.1.0 wheel: ``path``, else ``$AURALISE_MUSICNN_WHEEL``, else the cache, else downloaded there."""
-    given = path or os.environ.get("AURALISE_MUSICNN_WHEEL")
-    if given:
-        if not Path(given).is_file():
-            raise BadParameterError(f"wheel not found: {given}; get it with `pip download musicnn==0.1.0 --no-deps`")
-        return Path(given)
-    wheel = cache_dir() / WHEEL
-    if wheel.is_file():
-        return wheel
-    if not download:
-        raise AuraliseError(f"the musicnn 0.1.0 wheel is not in {cache_dir()}; pass --wheel PATH")
-    wheel.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "musicnn==0.1.0", "--no-deps", "--only-binary=:all:"]
-    cmd += ["--retries", "1", "--timeout", "20", "--disable-pip-version-check", "-d", str(wheel.parent)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise AuraliseError(f"could not download the musicnn 0.1.0 wheel ({exc}); pass --wheel PATH") from None
-    if proc.returncode != 0 or not wheel.is_file():
-        tail = ((proc.stderr or proc.stdout).strip().splitlines() or ["no output"])[-1]
-        raise AuraliseError(f"could not download the musicnn 0.1.0 wheel ({tail}); pass --wheel PATH")
-    return wheel
+    """The musicnn 0.1.0 wheel: ``path``, else ``$AURALISE_MUSICNN_WHEEL``, else the cache, else downloaded there
+    (:func:`auralise.importers.wheels.published_wheel`)."""
+    return published_wheel("musicnn", "0.1.0", WHEEL, path=path, env="AURALISE_MUSICNN_WHEEL", download=download)
 
 
 def import_musicnn(

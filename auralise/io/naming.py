@@ -4,9 +4,11 @@ File names
 ----------
 ``layer{L}_feature{F}[_{TAG}...].{ext}``: layer ``L`` (1-based, execution order), feature ``F`` (0-based), then one
 tag for each rendering option whose value is not its default, in the fixed order method, select, tap, resynth,
-phase, normalize. A tag is the option's value (``guided``, ``gradient``, ``max``, ``activation``, ``conv``,
-``magnitude``, ``griffinlim``), except ``topk:K`` -> ``topK`` and ``--normalize none`` -> ``nonorm``. The defaults
-(deconvnet, map, block, mask, original, peak) add nothing, so a default run keeps the plain name::
+phase, normalize, output_sr, above_band. A tag is the option's value (``guided``, ``gradient``, ``max``,
+``activation``, ``conv``, ``magnitude``, ``contrast``, ``griffinlim``), except ``topk:K`` -> ``topK``,
+``--normalize none`` -> ``nonorm``, ``--output-sr original`` -> ``origsr``, ``--output-sr N`` -> ``srN`` and
+``--above-band silent`` -> ``nohigh``. The defaults (deconvnet, map, block, mask, original, peak, model, extend)
+add nothing, so a default run keeps the plain name::
 
     layer3_feature38.wav                    --method deconvnet --select map ... (the defaults)
     layer3_feature38_guided_max.wav         --method guided --select max
@@ -43,7 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from auralise.choices import METHODS, NORMALISATIONS, PHASES, RESYNTH_MODES, TAPS
+from auralise.choices import ABOVE_BANDS, METHODS, NORMALISATIONS, OUTPUT_RATES, PHASES, RESYNTH_MODES, TAPS
 from auralise.errors import BadParameterError
 
 __all__ = [
@@ -67,16 +69,23 @@ DEFAULT_OPTIONS = {
     "resynth": RESYNTH_MODES[0],
     "phase": PHASES[0],
     "normalize": NORMALISATIONS[0],
+    "output_sr": OUTPUT_RATES[0],
+    "above_band": ABOVE_BANDS[0],
 }
-_VALUES = {"method": METHODS, "tap": TAPS, "resynth": RESYNTH_MODES, "phase": PHASES, "normalize": NORMALISATIONS}
-_SPECIAL = {("normalize", "none"): "nonorm"}  # a bare "none" would not say what it is about
+_VALUES = {"method": METHODS, "tap": TAPS, "resynth": RESYNTH_MODES, "phase": PHASES, "normalize": NORMALISATIONS,
+           "output_sr": OUTPUT_RATES, "above_band": ABOVE_BANDS}  # fmt: skip
+# bare "none", "original" or "silent" would not say what they are about
+_SPECIAL = {("normalize", "none"): "nonorm", ("output_sr", "original"): "origsr", ("above_band", "silent"): "nohigh"}
 _TOPK = re.compile(r"top(\d+)")
+_RATE = re.compile(r"sr(\d+)")
 _NAME = re.compile(r"layer(\d+)_feature(\d+)((?:_[a-z0-9]+)*)\.([A-Za-z0-9]+)")
 
 
 def _tag(option: str, value: str) -> str:
     if option == "select":
         return value if value == "max" else "top" + value.partition(":")[2]
+    if option == "output_sr" and value.isdigit():
+        return f"sr{value}"
     return _SPECIAL.get((option, value), value)
 
 
@@ -156,9 +165,11 @@ def parse_output_name(name: str) -> OutputName:
         raise BadParameterError(f"{name!r} is not an output name: expected layer{{L}}_feature{{F}}[_TAG...].EXT")
     table, options = _tags(), dict(DEFAULT_OPTIONS)
     for tag in m.group(3).split("_")[1:]:
-        top = _TOPK.fullmatch(tag)
+        top, rate = _TOPK.fullmatch(tag), _RATE.fullmatch(tag)
         if top and int(top.group(1)) > 0:
             option, value = "select", f"topk:{int(top.group(1))}"
+        elif rate and int(rate.group(1)) > 0:
+            option, value = "output_sr", str(int(rate.group(1)))
         else:
             option, value = table.get(tag, ("", ""))
         if not option or options[option] != DEFAULT_OPTIONS[option]:

@@ -65,6 +65,11 @@ class AtlasOptions:
 
         check_choice(self.method, METHODS, "method")
         check_choice(self.resynth, RESYNTH_MODES, "resynthesis mode")
+        if self.resynth == "contrast":
+            raise BadParameterError(
+                "the atlas renders single units in short excerpts; the contrast resynthesis needs the layer's mean "
+                "mask over a whole song: use --resynth mask or magnitude"
+            )
         check_choice(self.tap, TAPS, "tap point")
         for name, value in (("--top", self.top), ("--per-song", self.per_song)):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:

@@ -130,5 +130,5 @@ def render_occurrence(
         D = project(trace, tap_ref, seeds, torch.tensor([feature], device=S.device), rule=method)
     D = D.reshape(1, *S.shape[1:]).cpu()
     rendered = render_waves(X, D, frontend=fe, mode=resynth, phase="original", length=len(excerpt),
-                            normalize="peak", activation_max=[activation])  # fmt: skip
+                            normalize="peak", activation_max=[activation], y=excerpt)  # fmt: skip
     return excerpt, rendered.waves[0], rendered.grid[0], np.abs(X), activation

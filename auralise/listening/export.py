@@ -94,6 +94,7 @@ class ExportOptions:
     figures: bool = False
     offset: float = 0.0
     duration: float | None = None
+    evaluate: bool = False  # add the faithfulness measures to each feature's record (auralise.studies.evaluation)
 
     def __post_init__(self) -> None:
         from auralise.io.audio import check_region
@@ -104,10 +105,15 @@ class ExportOptions:
 
     def to_dict(self) -> dict:
         """The options as the journal header and the manifest record them: layers, features, the six rendering
-        options, figures; offset and duration when a part of the songs is used."""
+        options, figures; offset and duration when a part of the songs is used; ``output_sr`` and ``above_band``
+        when not the model's rate (so the headers of default exports stay as they were)."""
         region = {"offset": self.offset, "duration": self.duration} if self.offset or self.duration else {}
-        return {"layers": self.layers, "features": self.features, **self.render.to_dict(), "figures": self.figures,
-                **region}  # fmt: skip
+        measured = {"evaluate": True} if self.evaluate else {}
+        render = self.render.to_dict()
+        if render["output_sr"] == "model":
+            del render["output_sr"], render["above_band"]
+        return {"layers": self.layers, "features": self.features, **render, "figures": self.figures, **region,
+                **measured}  # fmt: skip
 
 
 def software_versions() -> dict[str, str]:
@@ -229,11 +235,32 @@ def export(
                     progress(song_id, 0, 0, "loading")
                 song = session.song(path, min_samples=min_samples, **region)
                 items = SongExport(session, song, song_id, context).run(feature_kind, feature_arg)
+                if options.evaluate:
+                    _add_measures(session, song, song_id, items, progress)
                 songs.append(_song_entry(session, song, song_id, items))
         manifest = _manifest(session, model_info, options, lays, table, songs)
         _write_json(out / MANIFEST, manifest)
         write_page(manifest, out)
     return manifest
+
+
+def _add_measures(session: Session, song: Song, song_id: str, items: list[dict], progress: Progress | None) -> None:
+    """``--evaluate``: each item's retention, specificity, deletion and distance to the song (levels kept; see
+    :func:`auralise.studies.evaluation.feature_measures`), added to its manifest record (not to the journal: a
+    resumed export measures again)."""
+    from auralise.studies.evaluation import feature_measures
+
+    chosen: dict[int, list[int]] = {}
+    for item in items:
+        chosen.setdefault(item["layer"], []).append(item["feature"])
+
+    def report(number: int, done: int, total: int) -> None:
+        if progress is not None:
+            progress(song_id, done, total, f"evaluating layer {number}")
+
+    measures = feature_measures(session, song, chosen, progress=report)
+    for item in items:
+        item.update(measures[(item["layer"], item["feature"])])
 
 
 def _check_arguments(audio, *, force: bool, resume: bool, workers, memory_budget) -> None:

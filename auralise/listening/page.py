@@ -40,8 +40,16 @@ NOTES_VERSION = 1
 
 # Front-end keys shown first, in this order, by the header's summary; the rest follow as key=value.
 _FRONTEND_FIRST = ("kind", "sr", "n_fft", "hop_length")
+MAX_SEEDS = 8  # "play from" buttons per card (--select topk:K records K seeds)
 # Export options shown in the header, in this order; unknown keys follow.
 _OPTION_ORDER = ("layers", "features", "method", "select", "tap", "resynth", "phase", "normalize")
+# The faithfulness measures an export with --evaluate adds to each item (auralise.studies.evaluation.ITEM_MEASURES)
+MEASURES = ("retention", "specificity", "deletion", "distance_to_song_db")
+MEASURES_TITLE = (
+    "fed back through the model (levels kept): retention = the feature's activation energy on this auralisation "
+    "over that on the song; specificity = its retention over the median of the layer's other features'; deletion = "
+    "its energy left on the song minus the auralisation; to song = dB distance of the long-term spectra"
+)
 
 
 def esc(value: object) -> str:
@@ -163,9 +171,10 @@ def _card(song_id: str, item: Mapping[str, Any], channels: object) -> str:
     label = f"feature {key} on {song_id}"
     rank_text = num(rank) if not _is_num(rank) else f"{int(rank)}" + (f"/{esc(channels)}" if channels else "")
     figure = item.get("figure")
+    measure_attrs = "".join(f' data-{k}="{float(item[k])!r}"' for k in MEASURES if _is_num(item.get(k)))
     lines = [
         f'<article class="card{" silent" if silent else ""}" tabindex="0" data-key="{esc(key)}" '
-        f'data-layer="{esc(layer)}" data-feature="{esc(feature)}"{rank_attr} aria-label="{esc(label)}">',
+        f'data-layer="{esc(layer)}" data-feature="{esc(feature)}"{rank_attr}{measure_attrs} aria-label="{esc(label)}">',
         '<div class="card-head">',
         f'<span class="fid">{esc(key)}</span>',
     ]
@@ -186,12 +195,41 @@ def _card(song_id: str, item: Mapping[str, Any], channels: object) -> str:
         f'<div class="stats">max {num(item.get("activation_max"))} · energy {num(item.get("activation_energy"))}'
         f" · rank {rank_text}</div>"
     )
+    if any(k in item for k in MEASURES):  # export --evaluate
+        lines.append(_measures(item))
+    if isinstance(item.get("seeds"), list) and item.get("wav"):  # --select max/topk:K
+        lines.append(_seeds(item["seeds"]))
     lines.append(
         f'<input class="note" type="text" data-key="{esc(key)}" placeholder="note on {esc(key)}…" '
         f'aria-label="{esc("note on feature " + key)}" autocomplete="off" spellcheck="false">'
     )
     lines.append("</article>")
     return "\n".join(lines)
+
+
+def _seeds(seeds: list) -> str:
+    """The "play from" buttons, one per seeded unit with a time (``time`` in the WAV; the label says where in the song
+    and at what frequency). Values come from a manifest: only numbers are used."""
+    buttons = []
+    for seed in seeds[:MAX_SEEDS]:
+        if not isinstance(seed, Mapping) or not _is_num(seed.get("time")):
+            continue
+        where = f"{float(seed['time']):.2f} s"
+        if _is_num(seed.get("hz")):
+            where += f" · {float(seed['hz']):.0f} Hz"
+        buttons.append(f'<button type="button" class="seek" data-time="{float(seed["time"]):.6f}" '
+                       f'title="play from this seeded unit">▶ {esc(where)}</button>')  # fmt: skip
+    return f'<div class="seeds">play from {"".join(buttons)}</div>' if buttons else ""
+
+
+def _measures(item: Mapping[str, Any]) -> str:
+    """The faithfulness line of a card (``export --evaluate``): retention, specificity, deletion, distance to song."""
+    to_song = item.get("distance_to_song_db")
+    return (
+        f'<div class="measures" title="{esc(MEASURES_TITLE)}">retention {num(item.get("retention"))} · '
+        f"specificity {num(item.get('specificity'))} · deletion {num(item.get('deletion'))} · "
+        f"to song {num(to_song)}{' dB' if _is_num(to_song) else ''}</div>"
+    )
 
 
 def _song(song: Mapping[str, Any], slug: str, layers: Mapping[Any, Mapping[str, Any]]) -> str:
@@ -267,6 +305,19 @@ TOOLBAR = """<div class="bar" role="toolbar" aria-label="listening page controls
 <span class="help">keys: <kbd>←</kbd><kbd>→</kbd><kbd>↑</kbd><kbd>↓</kbd> move · <kbd>Space</kbd>/<kbd>Enter</kbd>
 play/pause · <kbd>o</kbd> original · <kbd>n</kbd> note · <kbd>Esc</kbd> back to card</span>
 </div>"""
+
+
+# With export --evaluate: sort by and filter on the faithfulness measures (assets/measures.js, measures.css)
+MEASURED_TOOLBAR = TOOLBAR.replace(
+    "</select></label>",
+    '<option value="specificity">by specificity (highest first)</option>\n'
+    '<option value="retention">by retention (highest first)</option></select></label>\n'
+    '<label>min specificity <input type="number" id="min-specificity" min="0" step="any" placeholder="any" '
+    'inputmode="decimal"></label>\n'
+    '<label>min retention <input type="number" id="min-retention" min="0" step="any" placeholder="any" '
+    'inputmode="decimal"></label>',
+    1,
+)
 
 
 def _model_name(model: Mapping[str, Any]) -> str:
@@ -349,12 +400,26 @@ def render_page(manifest: Mapping[str, Any]) -> str:
     if not sections:
         sections = ['<p class="meta">This listening set has no songs.</p>']
     title = f"{_model_name(model)} — auralise listening set"
-    return html_document(title, _header(manifest, songs, slugs), sections, page_data(model))
+    if not any(k in item for song in songs for item in song.get("items") or [] for k in MEASURES):
+        return html_document(title, _header(manifest, songs, slugs), sections, page_data(model))
+    return html_document(title, _header(manifest, songs, slugs), sections, page_data(model),
+                         style=asset_text("measures.css"), toolbar=MEASURED_TOOLBAR,
+                         script=asset_text("measures.js"))  # fmt: skip
 
 
-def html_document(title: str, header: list[str], sections: list[str], data: dict, *, style: str = "") -> str:
-    """A self-contained page: the listening page's CSS (plus ``style``) and script inline, ``header`` lines in the
-    top bar, the toolbar, ``sections`` in ``<main>``, ``data`` for the script (:func:`page_data`)."""
+def html_document(
+    title: str,
+    header: list[str],
+    sections: list[str],
+    data: dict,
+    *,
+    style: str = "",
+    toolbar: str = TOOLBAR,
+    script: str = "",
+) -> str:
+    """A self-contained page: the listening page's CSS (plus ``style``) and script (plus ``script``) inline,
+    ``header`` lines in the top bar, the ``toolbar``, ``sections`` in ``<main>``, ``data`` for the script
+    (:func:`page_data`)."""
     return "\n".join(
         [
             "<!DOCTYPE html>",
@@ -371,12 +436,13 @@ def html_document(title: str, header: list[str], sections: list[str], data: dict
             '<header class="top">',
             *header,
             "</header>",
-            TOOLBAR,
+            toolbar,
             "<main>",
             *sections,
             "</main>",
             json_script(data, "auralise-data"),
             f"<script>\n{asset_text('page.js')}</script>",
+            *([f"<script>\n{script}</script>"] if script else []),
             "</body>",
             "</html>",
             "",

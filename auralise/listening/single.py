@@ -7,8 +7,9 @@ template naming ``{model}`` and ``{song}``: :func:`auralise.io.naming.output_fol
 ``layer3_feature38_guided_max.wav``). Beside each WAV, a JSON of the same name records how it was made::
 
     {"format": "auralise-feature", "version": 1, "software": {...},
-     "model": {"path", "sha256", "name"}, "audio": {"path", "sha256", "offset", "duration", "seconds", "sr", "notes"},
-     "options": {"method", "select", "tap", "resynth", "phase", "normalize"},
+     "model": {"path", "sha256", "name"},
+     "audio": {"path", "sha256", "offset", "duration", "seconds", "sr", "wav_sr", "notes"},
+     "options": {"method", "select", "tap", "resynth", "phase", "normalize", "output_sr", "above_band"},
      "layer", "layer_path", "feature", "activation_max", "activation_energy", "gain", "silent", "silent_reason",
      "seeds": null | [{"unit", "activation", "time", "time_in_file", "hz"}], "files": {"wav", "png", "json"}}
 
@@ -286,13 +287,13 @@ def _auralise_song(
         record = _Record(session, song)
         with contextlib.ExitStack() as staged:
             for lay, chosen in picks:
-                seeds = _Seeds(session, song, lay, stats[lay.number])
+                seeds = SeedPlaces(session, song, lay, stats[lay.number])
                 for i in range(0, len(chosen), BATCH):  # a batch's projections and renderings in memory at a time
                     feats = chosen[i : i + BATCH]
                     with torch.inference_mode():
                         ((_, _, D),) = projector.project([(lay.number, feats)])
                     index = torch.tensor(feats, device=stats[lay.number].energy.device)
-                    rendered = session.render(song, D, activation_max=stats[lay.number].maximum[index])
+                    rendered = session.render(song, D, activation_max=stats[lay.number].maximum[index], layer=lay)
                     del D
                     written = _write_layer(staged, session, song, lay, feats, stats[lay.number], rendered, folder,
                                            plot)  # fmt: skip
@@ -330,7 +331,7 @@ def _write_layer(
     results = []
     for k, f in enumerate(feats):
         wav = out / output_name(number, f, "wav", options)
-        write_audio(staged.enter_context(atomic_path(wav)), waves[k], fe.sr, subtype=subtype)
+        write_audio(staged.enter_context(atomic_path(wav)), waves[k], rendered.sr or fe.sr, subtype=subtype)
         png = None
         if plot:
             png = out / output_name(number, f, "png", options)
@@ -376,6 +377,7 @@ class _Record:
                 "duration": info.duration,
                 "seconds": round(song.n_samples / sr, 6),
                 "sr": sr,
+                "wav_sr": session.output_rate(song),
                 "notes": list(info.notes),
             },
             "options": session.options.to_dict(),
@@ -405,7 +407,7 @@ def _stage_json(staged: contextlib.ExitStack, item: FeatureOutput, record: dict)
     tmp.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n", encoding="utf-8")
 
 
-class _Seeds:
+class SeedPlaces:
     """Where the units that seeded a projection lie (``--select max``/``topk:K``): tap coordinates, activation,
     seconds and Hz of the centre of their receptive field."""
 
@@ -443,12 +445,8 @@ class _Seeds:
         return seeds
 
     def _seconds(self, frame: float) -> float:
-        """Seconds of input frame ``frame`` (a sample for waveform front-ends, else an STFT frame)."""
-        fe = self.fe
-        if fe.projection_is_audio:
-            return max(frame, 0.0) / fe.sr
-        first = 0.0 if fe.center else fe.n_fft / 2.0
-        return (max(frame, 0.0) * fe.hop_length + first) / fe.sr
+        """Seconds of input frame ``frame`` (a sample for waveform front-ends, else a frame's centre)."""
+        return self.fe.frame_seconds(max(frame, 0.0))
 
 
 def _geometry(session: Session, lay: Layer, layout: str):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from auralise.errors import BadParameterError
 from auralise.io.naming import output_name
 from auralise.listening.journal import Journal
 
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
     from auralise.session import Session, Song
 
 __all__ = ["ExportContext", "Progress", "SongExport", "SongPlan", "Work", "song_plan"]
+
+GROUP_CAP = 8  # features rendered together: enough to keep the writer threads busy (see song_plan)
 
 Progress = Callable[[str, int, int, str], None]  # (song id, work done, work in this song or 0 if unknown, stage)
 
@@ -83,12 +87,15 @@ class SongExport:
     :meth:`run` writes the original and every chosen feature of every layer, and returns their records.
     """
 
+    DEVICE_RENDERING: bool | None = None  # resynthesise on the projection's device: None = on a GPU only
+
     def __init__(self, session: Session, song: Song, song_id: str, context: ExportContext):
         self.session, self.song, self.id, self.context = session, song, song_id, context
         self.o, self.lays, self.dir = session.options, context.layers, context.out / song_id
         self.pool, self.journal = context.pool, context.journal
         self.lock = threading.Lock()  # the journal and the progress count are shared with the writer threads
         self.work, self.units, self.stage = Work(0), 0, "loading"
+        self.on_device, self.X_device = False, None  # resynthesis on the projection's device; the STFT there
 
     def run(self, feature_kind: str, feature_arg) -> list[dict]:
         """Export the song: ``feature_kind`` and ``feature_arg`` as :func:`auralise.listening.export.parse_feature_spec`
@@ -97,13 +104,25 @@ class SongExport:
 
         plan = song_plan(self.session.frontend, self.song.n_samples, self.context.memory_budget, self.context.options)
         self.streamed = plan.streamed
+        render = self.context.options.render
+        if plan.streamed and (render.resynth == "contrast" or render.output_sr != "model"):
+            what = "the contrast resynthesis" if render.resynth == "contrast" else f"--output-sr {render.output_sr}"
+            raise BadParameterError(
+                f"{self.song.path}: {what} needs the whole song in memory but it is streamed at this --memory budget: "
+                "raise --memory or export a part with --duration"
+            )
         self.work = Work(sum(_count(feature_kind, feature_arg, lay.channels) for lay in self.lays))
         self._progress("forward pass")
         self.dir.mkdir(parents=True, exist_ok=True)
         self._write_original()
         projector = self.session.projector(self.song, self.lays, memory_budget=plan.projector_bytes,
                                            streamed=plan.streamed)  # fmt: skip
-        stats = projector.statistics()
+        if len(projector.chunks) > 1 and not plan.streamed:  # smaller groups, if that records the song only once
+            fit = song_plan(self.session.frontend, self.song.n_samples, self.context.memory_budget,
+                            self.context.options, one_chunk=projector.one_chunk_bytes)  # fmt: skip
+            if fit.projector_bytes >= projector.one_chunk_bytes:
+                plan, projector = fit, projector.with_budget(fit.projector_bytes)
+        stats = {n: st.to("cpu") for n, st in projector.statistics().items()}  # one copy from a GPU
         chosen = {lay.number: _choose(feature_kind, feature_arg, lay.channels, stats[lay.number]) for lay in self.lays}
         wanted = [(n, f) for n, fs in chosen.items() for f in fs]
         done = self.context.done
@@ -115,6 +134,7 @@ class SongExport:
             widest = max(c.stop - c.start for c in projector.chunks)
             plan = dataclasses.replace(plan, group_size=plan.streamed_group_size(widest))
         render = self._stream_group if plan.streamed else self._render_group
+        self.on_device = not plan.streamed and self._renders_on_device()
         pending: list[Future] = []
         # Keeping freed memory in the heap saves page faults on whole-song temporaries, but fragments the heap
         # over the many chunk-sized ones of a streamed song (RSS grew 3x): streamed songs use plain malloc.
@@ -138,9 +158,10 @@ class SongExport:
         from auralise.io.files import atomic_path
         from auralise.render.thumbnail import write_thumbnail
 
-        fe = self.session.frontend
+        fe, rate = self.session.frontend, self.session.output_rate(self.song)
+        y = self.song.y if rate == fe.sr else self.song.at_rate(rate)[0]  # heard beside the features, at their rate
         with atomic_path(self.dir / "original.wav") as tmp:
-            write_audio(tmp, np.clip(self.song.y, -1.0, 1.0), fe.sr, subtype="PCM_16")
+            write_audio(tmp, np.clip(y, -1.0, 1.0), rate, subtype="PCM_16")
         if not self.streamed:
             with atomic_path(self.dir / "original.png") as tmp:
                 write_thumbnail(self.song.magnitude, tmp)
@@ -158,7 +179,7 @@ class SongExport:
         """The whole song in memory: project the group, and hand each layer's batch to the writers."""
         for number, feats, D in self._project(projector, groups):
             self._progress(f"resynthesising layer {number}")
-            yield self._write_batch(number, feats, D.cpu(), stats[number], records)
+            yield self._write_batch(number, feats, D, stats[number], records)
 
     def _project(self, projector, groups) -> Iterator[tuple[int, list[int], torch.Tensor]]:
         """``projector.project(groups)``, reporting progress: layer by layer when the song is one chunk (its one
@@ -242,16 +263,46 @@ class SongExport:
         self._finish(batch, records)
 
     def _write_batch(self, number, feats, D, stats, records) -> Future:
-        rendered = self.session.render(self.song, D, activation_max=stats.maximum[feats])
+        """Resynthesise and write one layer's batch in a writer thread, while the next batch is projected."""
+        return self.pool.submit(self._render_and_write, number, feats, D, stats, records)
+
+    def _renders_on_device(self) -> bool:
+        """Whether batches are resynthesised on the projection's device (:mod:`auralise.render.device`): on a GPU,
+        for the renderings it covers, so that only the waves and thumbnails come back to the host."""
+        from auralise.render.device import device_rendering
+
+        o, fe, wanted = self.o, self.session.frontend, self.DEVICE_RENDERING
+        covered = device_rendering(fe, mode=o.resynth, phase=o.phase) and not self.context.options.figures
+        covered = covered and self.session.output_rate(self.song) == fe.sr
+        return covered and (self.session.device != "cpu" if wanted is None else wanted)
+
+    def _render_and_write(self, number, feats, D, stats, records) -> None:
+        _yield_to_projection()
+        if not self.on_device:
+            rendered = self.session.render(self.song, D.cpu(), activation_max=stats.maximum[feats], layer=number)
+        else:
+            import torch
+
+            from auralise.render.device import render_on_device, stft_on_device
+
+            with self.lock:
+                if self.X_device is None:
+                    self.X_device = stft_on_device(self.song.X, D.device)
+            with torch.inference_mode():
+                amax = stats.maximum[feats].numpy()
+                rendered = render_on_device(self.X_device, D, frontend=self.session.frontend,
+                                            length=self.song.n_samples, normalize=self.o.normalize,
+                                            activation_max=amax)  # fmt: skip
         waves, gains, grid = rendered
         batch = self._records(number, feats, stats, gains, rendered.reasons)
-        return self.pool.submit(self._write_files, batch, grid, waves, records)
+        self._write_files(batch, grid, waves, records)
 
     def _records(self, number: int, feats: list[int], stats, gains, reasons) -> list[dict]:
         """The journal and manifest records of one layer's batch of features; ``reasons`` per feature why it is
         silent (:data:`~auralise.render.resynth.NEVER_ACTIVE`, :data:`~auralise.render.resynth.NUMERICALLY_ZERO`)
         or None."""
         ranks = stats.ranks()
+        seeds = self._seeds(number, stats)
         batch = []
         for k, f in enumerate(feats):
             rel = f"{self.id}/{output_name(number, f, 'wav')}"
@@ -271,20 +322,38 @@ class SongExport:
                     "gain": float(gains[k]),
                 }
             )
+            if seeds is not None:  # --select max/topk:K: where the seeded units are (the page plays from there)
+                batch[-1]["seeds"] = seeds.of(f)
         return batch
 
+    def _seeds(self, number: int, stats):
+        """The seeded units' places of a layer (:class:`auralise.listening.single.SeedPlaces`), made once per layer;
+        None for ``--select map``."""
+        from auralise.listening.single import SeedPlaces
+
+        if self.o.select == "map":
+            return None
+        cache = self.__dict__.setdefault("_seed_places", {})
+        if number not in cache:
+            cache[number] = SeedPlaces(self.session, self.song, next(x for x in self.lays if x.number == number), stats)
+        return cache[number]
+
     def _write_files(self, batch: list[dict], grid: np.ndarray, waves: np.ndarray, records: dict) -> None:
+        """Write a batch's WAVs and thumbnails (``grid`` (K, F, T), or block-reduced already when rendered on the
+        device)."""
         from auralise.io.audio import write_audio
         from auralise.io.files import atomic_path
         from auralise.render.thumbnail import write_thumbnail
 
         fe, out = self.session.frontend, self.dir.parent
         subtype = "FLOAT" if self.o.normalize == "none" else "PCM_16"
+        rate = self.session.output_rate(self.song)
         for k, r in enumerate(batch):
             with atomic_path(out / r["wav"]) as tmp:
-                write_audio(tmp, waves[k], fe.sr, subtype=subtype)
+                write_audio(tmp, waves[k], rate, subtype=subtype)
             with atomic_path(out / r["png"]) as tmp:
-                write_thumbnail(np.maximum(grid[k], 0.0), tmp, range_db=60.0)
+                reduced = self.on_device
+                write_thumbnail(grid[k] if reduced else np.maximum(grid[k], 0.0), tmp, range_db=60.0, reduced=reduced)
             if r["figure"]:
                 from auralise.figures.display import feature_figure, save_figure
 
@@ -326,12 +395,14 @@ class SongPlan:
         return max(1, self.render_bytes // max(1, self.bytes_per_frame_feature * chunk_frames))
 
 
-def song_plan(fe: Frontend, n_samples: int, budget: int, options: ExportOptions) -> SongPlan:
-    """Split ``budget`` bytes between the projector (half) and the song's buffers and renderings (half).
+def song_plan(fe: Frontend, n_samples: int, budget: int, options: ExportOptions, *, one_chunk: int = 0) -> SongPlan:
+    """Split ``budget`` bytes between the projector (at least half) and the song's buffers and renderings.
 
     In memory, the song costs its wave, STFT, magnitude and model input, and each feature its projection, grid,
-    complex spectrum and wave, with up to three groups alive (one projected, two being written). When not even
-    one feature fits, an ``stft`` or ``mel`` song with the original phase is streamed instead: only the wave is
+    complex spectrum and wave, with up to three groups alive (one projected, two being written); groups hold at
+    most :data:`GROUP_CAP` features, and the projector gets the rest of the budget (given ``one_chunk``, the bytes
+    under which the projector records the song once, groups shrink, down to one feature, to leave it that). When
+    not even one feature fits, an ``stft`` or ``mel`` song with the original phase is streamed instead: only the wave is
     song-long, everything else lives for one chunk of frames (:mod:`auralise.render.streaming`).
     """
     F, F_in, n = fe.n_freq, fe.n_input_freq, n_samples
@@ -342,9 +413,33 @@ def song_plan(fe: Frontend, n_samples: int, budget: int, options: ExportOptions)
     group = (half - song) // (in_flight * per_feature)
     streamable = fe.streamable and options.render.phase == "original" and not options.figures
     if group >= 1 or not streamable:
-        return SongPlan(False, int(max(1, group)), half, in_flight)
+        # groups larger than GROUP_CAP buy no speed (the projector batches within a group by its own budget);
+        # the memory they would hold goes to the projector, so a song's forward pass is recorded once
+        group = int(min(max(1, group), GROUP_CAP))
+        if one_chunk:
+            group = int(min(group, max(1, (budget - song - one_chunk) // (in_flight * per_feature))))
+        return SongPlan(False, group, max(half, budget - song - in_flight * group * per_feature), in_flight)
     per_frame = 16 * F + 4 * F_in + 8 * fe.n_fft  # grid, mask, spectrum, model-shaped core; inverse FFT frames
     return SongPlan(True, 1, half, 2, render_bytes=max(0, half - 4 * n), bytes_per_frame_feature=per_frame)
+
+
+_WRITER = threading.local()
+
+
+def _yield_to_projection() -> None:
+    """Lower this writer thread's priority below the projection's (its nice value, where the system has one).
+
+    Resynthesis and file writing then fill the gaps of the projection instead of taking a core from its parallel
+    convolutions, which would wait at every step for the thread that lost its core. The writers are still bounded
+    (:attr:`SongPlan.in_flight`): when they fall behind, the projection waits and they get the machine.
+    """
+    if getattr(_WRITER, "lowered", False):
+        return
+    _WRITER.lowered = True
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10))
+    except (AttributeError, OSError):  # pragma: no cover - not on this system
+        pass
 
 
 def _count(kind: str, arg, channels: int) -> int:

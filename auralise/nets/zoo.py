@@ -283,3 +283,13 @@ class SampleCNN(nn.Module):
 from auralise.nets.musicnn import Musicnn, MusicnnVGG  # noqa: E402
 
 REGISTRY.update({"musicnn": Musicnn, "musicnn-vgg": MusicnnVGG})
+
+# Basic Pitch (icassp_2022) port, on the 'hcqt' front-end
+from auralise.nets.basic_pitch import BasicPitch  # noqa: E402
+
+REGISTRY.update({"basic-pitch": BasicPitch})
+
+# CREPE (torchcrepe 0.0.24) port, on the 'framed' front-end
+from auralise.nets.crepe import Crepe  # noqa: E402
+
+REGISTRY.update({"crepe": Crepe})

@@ -6,6 +6,9 @@ Following Choi et al. (2016), the original complex STFT ``X`` supplies the phase
     ``M = max(D, 0) / max(max(D, 0))`` per feature, ``Y = M * X``. An all-ones ``D`` gives back the input.
 ``magnitude``
     ``|Y| = max(frontend.grid_magnitude(D), 0)`` (the front-end's compression undone), with ``X``'s phase.
+``contrast``
+    The feature's mask where it exceeds its layer's mean mask, renormalised, times ``X``
+    (:mod:`auralise.render.contrast`; needs the layer's ``reference``).
 
 ``phase="griffinlim"`` replaces the original phase by a Griffin-Lim estimate from ``|Y|`` (deterministic:
 random initial phase from seed 0); it is an option, never the default. librosa is imported lazily.
@@ -62,6 +65,7 @@ def resynthesise(
     length: int,
     normalize: str = "peak",
     n_iter: int = 32,
+    reference: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Turn K deconvolved spectrograms into K waveforms.
 
@@ -85,6 +89,8 @@ def resynthesise(
         at most :data:`ZERO_PEAK`, from a numerically zero projection or not) is exact silence with gain 1.
     n_iter : int
         Griffin-Lim iterations (ignored for ``phase="original"``).
+    reference : np.ndarray, shape (F, T), optional
+        The layer's mean mask (:class:`auralise.render.contrast.MeanMask`); needed by ``mode="contrast"`` only.
 
     Returns
     -------
@@ -127,13 +133,15 @@ def resynthesise(
         raise BadParameterError(f"D must have shape (K, {X.shape[0]}, {X.shape[1]}) to match X, got {D.shape}")
     if not np.all(np.isfinite(D)):
         raise BadParameterError("D contains NaN or infinite values; check the model and the deconvolution rule")
+    if mode == "contrast" and reference is None:
+        raise BadParameterError("the contrast resynthesis needs the layer's mean mask (reference=...)")
 
     K, F, T = D.shape
     out = np.zeros((K, length), dtype=np.float32)
     step = max(1, _CHUNK_CELLS // max(1, F * T))
     for start in range(0, K, step):
         stop = min(K, start + step)
-        Y = _spectra(X, D[start:stop], frontend=frontend, mode=mode)
+        Y = _spectra(X, D[start:stop], frontend=frontend, mode=mode, reference=reference)
         if phase == "original":
             out[start:stop] = frontend.istft(Y, length)
         else:
@@ -177,6 +185,7 @@ class Rendered(tuple):
 
     silent: np.ndarray
     reasons: tuple[str | None, ...]
+    sr: int | None = None  # the waves' sample rate (the front-end's unless rendered at another --output-sr)
 
     def __new__(cls, waves, gains, grid, silent, reasons):
         self = super().__new__(cls, (waves, gains, grid))
@@ -226,12 +235,16 @@ def render_waves(
     length: int,
     normalize: str = "peak",
     activation_max=None,
+    y: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
+    output: tuple | None = None,
 ) -> Rendered:
     """Model-shaped projections D (K, *input_shape) -> (waves (K, length), gains (K,), grid (K, F, T)).
 
     For spectrogram front-ends the grid is ``frontend.to_grid(D)`` and the waves are :func:`resynthesise` of it.
-    For a waveform front-end the projection *is* the audio (cut or zero-padded to ``length``, then normalised)
-    and the grid is its STFT magnitude, for pictures.
+    For a waveform or framed front-end the projection *is* the audio (``frontend.projected_audio(D, y=y)``: a
+    framed front-end undoes its per-frame normalisation with the song ``y``), cut or zero-padded to ``length``, and
+    the grid is its STFT magnitude (before normalisation), for pictures.
 
     The result unpacks as ``waves, gains, grid`` and also carries ``silent`` and ``reasons`` (:class:`Rendered`).
     ``activation_max`` (K,), the maximum of each feature's activation at the tap (e.g.
@@ -240,13 +253,22 @@ def render_waves(
     grid is zeroed as well, so pictures and sound agree.
     """
     check_choice(normalize, NORMALIZE, "normalisation")
-    grid = frontend.to_grid(D)
-    if not frontend.projection_is_audio:
+    if mode == "contrast" and frontend.projection_is_audio:
+        raise BadParameterError(
+            f"the contrast resynthesis masks the song's STFT; a '{frontend.kind}' front-end's projection is audio "
+            "itself: use --resynth mask"
+        )
+    if output is not None:  # --output-sr: the grid carried onto the song's STFT at another rate
+        grid = frontend.to_grid(D)
+        waves, gains = _at_rate(grid, output, frontend=frontend, mode=mode, phase=phase, normalize=normalize,
+                                reference=reference)  # fmt: skip
+    elif not frontend.projection_is_audio:
+        grid = frontend.to_grid(D)
         waves, gains = resynthesise(
-            X, grid, frontend=frontend, mode=mode, phase=phase, length=length, normalize=normalize
+            X, grid, frontend=frontend, mode=mode, phase=phase, length=length, normalize=normalize, reference=reference
         )
     else:
-        audio = frontend.projected_audio(D)
+        audio = frontend.projected_audio(D, y=y)
         waves = np.zeros((len(audio), int(length)), dtype=np.float32)
         n = min(int(length), audio.shape[1])
         waves[:, :n] = audio[:, :n]
@@ -254,6 +276,7 @@ def render_waves(
             raise BadParameterError(
                 "the projection contains NaN or infinite values; check the model and the deconvolution rule"
             )
+        grid = np.abs(frontend.stft(waves)).astype(np.float32) if len(waves) else np.zeros((0, *X.shape), np.float32)
         gains = _normalise(waves, normalize)
     K = len(waves)
     never = np.zeros(K, dtype=bool)
@@ -270,11 +293,29 @@ def render_waves(
         grid = np.array(grid, copy=True)
         grid[silent] = 0.0
     reasons = [NEVER_ACTIVE if n else NUMERICALLY_ZERO if z else None for n, z in zip(never, zero)]
-    return Rendered(waves, gains, grid, silent, reasons)
+    rendered = Rendered(waves, gains, grid, silent, reasons)
+    rendered.sr = frontend.sr if output is None else output[0].rate
+    return rendered
 
 
-def _spectra(X: np.ndarray, D: np.ndarray, *, frontend: Frontend, mode: str) -> np.ndarray:
+def _at_rate(grid, output, *, frontend: Frontend, mode: str, phase: str, normalize: str, reference):
+    """Waves and gains at ``output = (RateGrid, X_out, length_out)``'s rate (:mod:`auralise.render.rate`)."""
+    rate_grid, X_out, length = output
+    T = X_out.shape[1]
+    if mode == "magnitude":  # the magnitude is carried; a longer window sums more samples
+        carried = rate_grid.carry(frontend.grid_magnitude(grid), T) * np.float32(rate_grid.out.n_fft / frontend.n_fft)
+    else:
+        carried = rate_grid.carry(grid, T)
+    return resynthesise(X_out, carried, frontend=rate_grid.out, mode=mode, phase=phase, length=length,
+                        normalize=normalize, reference=rate_grid.reference(reference, T))  # fmt: skip
+
+
+def _spectra(X: np.ndarray, D: np.ndarray, *, frontend: Frontend, mode: str, reference=None) -> np.ndarray:
     """Complex spectra Y, shape (k, F, T), for a group of features (original phase of X)."""
+    if mode == "contrast":
+        from auralise.render.contrast import contrast_masks
+
+        return contrast_masks(D, reference, ZERO_PEAK) * X[None]
     if mode == "mask":
         R = np.maximum(D, 0.0)
         peak = R.max(axis=(1, 2)) if R.size else np.zeros(len(R), dtype=np.float32)

@@ -12,7 +12,8 @@ with ``normalize="none"``, so its level is the song's level under the mask):
 - **deletion** ``D_f = E_f(y - w_f) / E_f(y)``: the response left when the auralisation is taken out of the song
   (low: the auralisation holds what drives the feature);
 - **distinguishability**: per feature, its long-term spectrum (mean power in 38 log-spaced bands from 40 Hz to the
-  Nyquist frequency, in dB, level removed by subtracting the mean over bands); per layer the distribution of the
+  Nyquist frequency, in dB, floored at 60 dB below its loudest band — differences between inaudible bands do not
+  count — and level removed by subtracting the mean over bands); per layer the distribution of the
   pairwise RMS distances (dB) between features' spectra, and per feature its distance to the song's spectrum.
 
 Silent features (never active, or a numerically zero projection) have no auralisation: their measures are NaN.
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 N_BANDS, LOWEST_HZ = 38, 40.0
+DYNAMIC_RANGE_DB = 60.0  # bands further below a spectrum's loudest band count as that far below
 
 
 def band_spectrum(y: np.ndarray, sr: int, *, n_fft: int = 2048) -> np.ndarray:
@@ -39,7 +41,8 @@ def band_spectrum(y: np.ndarray, sr: int, *, n_fft: int = 2048) -> np.ndarray:
     edges = np.geomspace(LOWEST_HZ, sr / 2, N_BANDS + 1)
     bands = np.array([power[(freqs >= lo) & (freqs < hi)].mean() if np.any((freqs >= lo) & (freqs < hi)) else 0.0
                       for lo, hi in zip(edges[:-1], edges[1:])])  # fmt: skip
-    db = 10.0 * np.log10(np.maximum(bands, 1e-20))
+    db = 10.0 * np.log10(np.maximum(bands, 1e-30))
+    db = np.maximum(db, db.max() - DYNAMIC_RANGE_DB)  # what is that far below the loudest band is not heard
     return db - db.mean()
 
 
@@ -152,10 +155,12 @@ def evaluate_layer(
 def _auralisations(session, song, layer: int, features: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """The session's auralisations of ``features`` at the song's level (``normalize="none"``), and silent flags."""
     from auralise.render.resynth import render_waves
+    from auralise.session import layer_mean_mask
 
     projection = session.project(song, layer, features)
     o = session.options
+    reference = layer_mean_mask(session, song, layer) if o.resynth == "contrast" else None
     rendered = render_waves(song.X, projection.D, frontend=session.frontend, mode=o.resynth, phase=o.phase,
-                            length=song.n_samples, normalize="none",
-                            activation_max=projection.activation_max)  # fmt: skip
+                            length=song.n_samples, normalize="none", activation_max=projection.activation_max,
+                            y=song.y, reference=reference)  # fmt: skip
     return rendered.waves, np.asarray(rendered.silent, dtype=bool)

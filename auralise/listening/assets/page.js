@@ -140,6 +140,17 @@
     }
   };
 
+  // ---- --select max/topk:K: play a feature from where a seeded unit is ----
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest && e.target.closest("button.seek");
+    if (!button) return;
+    const audio = button.closest(".card").querySelector("audio.feat");
+    warm(audio);
+    audio.currentTime = Number(button.dataset.time);
+    const p = audio.play();
+    if (p && p.catch) p.catch((err) => say("cannot play: " + err.message));
+  });
+
   // ---- sorting and filtering ----
   const rankOf = (c) => (c.dataset.rank ? Number(c.dataset.rank) : Infinity);
   const sortCards = (mode) => {

@@ -1,0 +1,208 @@
+"""Listening modes (issue 13): the contrast mask against a slow reference written here, resynthesis at another
+sample rate (``--output-sr``, ``--above-band``), the seeded units printed by the main command, and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+import auralise
+from auralise.cli import main
+from auralise.render.contrast import KAPPA, MeanMask, contrast_masks
+from auralise.render.rate import RateGrid
+from auralise.render.resynth import ZERO_PEAK, render_waves
+
+
+class Ran:
+    def __init__(self, code: int, out: str, err: str):
+        self.exit_code, self.output, self.err = code, out + err, err
+
+
+def run(capsys, args: list) -> Ran:
+    """``auralise ARGS`` in-process through the console entry point (exit code, stdout + stderr)."""
+    with pytest.raises(SystemExit) as exc:
+        main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return Ran(exc.value.code, captured.out, captured.err)
+
+
+def slow_contrast(G: np.ndarray, active: np.ndarray, picked: list[int]) -> np.ndarray:
+    """C_f = max(M_f - KAPPA * mean of the active features' M_g, 0), peak 1: loops, float64."""
+    masks = []
+    for g in range(len(G)):
+        R = np.maximum(G[g].astype(np.float64), 0)
+        masks.append(R / R.max() if R.max() > 0 else R)
+    mean = np.mean([masks[g] for g in range(len(G)) if active[g] and masks[g].max() > 0], axis=0)
+    out = []
+    for f in picked:
+        C = np.maximum(masks[f] - KAPPA * mean, 0)
+        out.append(C / C.max() if C.max() > 0 else C)
+    return np.array(out)
+
+
+def test_contrast_masks_match_the_slow_reference():
+    rng = np.random.default_rng(0)
+    G = rng.standard_normal((6, 9, 11)).astype(np.float32) * rng.uniform(0.1, 10, (6, 1, 1)).astype(np.float32)
+    G[4] = -1.0  # never positive: a silent projection, left out of the mean
+    active = np.array([1, 1, 1, 0, 1, 1], dtype=float)  # feature 3 is never active: left out too
+    acc = MeanMask(zero_peak=ZERO_PEAK)
+    acc.add(G[:4], active[:4])
+    acc.add(G[4:], active[4:])  # in two batches, as the session feeds it
+    assert acc.count == 4
+    C = contrast_masks(G[[0, 2, 5]], acc.mean(), ZERO_PEAK)
+    np.testing.assert_allclose(C, slow_contrast(G, active, [0, 2, 5]), atol=1e-6)
+
+
+def test_contrast_through_the_session_is_the_slow_reference(choi_model, music_files):
+    session = auralise.Session(choi_model, device="cpu", options=auralise.RenderOptions(resynth="contrast"))
+    song = session.song(music_files["wav"])
+    projection = session.project(song, 2, list(range(8)))
+    G = session.frontend.to_grid(projection.D)
+    active = projection.activation_max.double().numpy()
+    rendered = session.render(song, projection.D[[1, 6]], activation_max=projection.activation_max[[1, 6]], layer=2)
+    Y = slow_contrast(G, active > 0, [1, 6]) * song.X[None]
+    expected = session.frontend.istft(Y.astype(np.complex64), song.n_samples)
+    peaks = np.abs(expected).max(axis=1, keepdims=True)
+    np.testing.assert_allclose(rendered.waves, 0.99 * expected / peaks, atol=2e-5)
+    assert rendered.sr == session.frontend.sr
+
+
+def test_contrast_of_features_that_share_nothing_is_their_mask():
+    """Features on disjoint cells: the mean is M_f / K on f's cells, so C_f = M_f renormalised = Choi's mask."""
+    fe = auralise.Frontend(sr=11025, n_fft=64, hop_length=16, compression="linear")
+    rng = np.random.default_rng(1)
+    y = rng.standard_normal(4000).astype(np.float32)
+    X = fe.stft(y)
+    G = np.zeros((3, *X.shape), dtype=np.float32)
+    for k, (lo, hi) in enumerate(((1, 8), (10, 18), (20, 30))):
+        G[k, lo:hi] = rng.uniform(0.1, 1.0, (hi - lo, X.shape[1]))
+    acc = MeanMask(zero_peak=ZERO_PEAK)
+    acc.add(G, np.ones(3))
+    common = dict(frontend=fe, phase="original", length=len(y), normalize="none")
+    masked = render_waves(X, G[:, None], mode="mask", **common)
+    contrasted = render_waves(X, G[:, None], mode="contrast", reference=acc.mean(), **common)
+    np.testing.assert_allclose(contrasted.waves, masked.waves, atol=1e-6)
+
+
+def test_rate_grid_carries_time_frequency_and_the_band_above():
+    fe = auralise.Frontend(sr=11025, n_fft=512, hop_length=256, compression="linear")
+    G = np.zeros((1, fe.n_freq, 40), dtype=np.float32)
+    G[0, 100, 20] = 1.0  # one cell: 2153 Hz, 0.464 s
+    G[0, fe.n_freq // 2 :, 30] = 0.5  # the top octave at frame 30
+    for above, top in (("extend", 0.5), ("silent", 0.0)):
+        grid = RateGrid(fe, 44100, above_band=above)
+        C = grid.carry(G, 40)[0]
+        hz = np.arange(grid.out.n_freq) * 44100 / grid.out.n_fft
+        f, t = np.unravel_index(np.argmax(C[:, :25]), C[:, :25].shape)
+        assert abs(hz[f] - 100 * 11025 / 512) < 1.0
+        assert t * grid.out.hop_length / 44100 == pytest.approx(20 * 256 / 11025)
+        assert np.allclose(C[hz > 11025 / 2, 30], top, atol=1e-6)  # the mean of the top octave (all 0.5), or 0
+        assert np.all(C[hz > 11025 / 2, 20] < 1e-6)  # the lone cell is below the top octave
+
+
+def test_output_sr_original_keeps_the_recordings_band(tmp_path):
+    """An all-ones projection at the file's own rate gives the 44.1 kHz song back, 8 kHz tone and all (extend);
+    with --above-band silent the tone above the model's 5.5 kHz is gone."""
+    sr = 44100
+    t = np.arange(2 * sr) / sr
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 8000 * t)).astype(np.float32)
+    path = tmp_path / "two_tones.wav"
+    sf.write(path, y, sr, subtype="FLOAT")
+    fe = auralise.Frontend(sr=11025, n_fft=512, hop_length=256, compression="linear")
+    for above, keeps in (("extend", True), ("silent", False)):
+        grid = RateGrid(fe, sr, above_band=above)
+        X = grid.out.stft(y)
+        D = np.ones((1, fe.n_freq, fe.n_frames(2 * 11025)), dtype=np.float32)
+        rendered = render_waves(fe.stft(np.zeros(2 * 11025, np.float32)), D[:, None], frontend=fe, length=2 * 11025,
+                                normalize="none", output=(grid, X, len(y)))  # fmt: skip
+        assert rendered.sr == sr
+        spectrum = np.abs(np.fft.rfft(rendered.waves[0]))
+        freqs = np.fft.rfftfreq(len(y), 1 / sr)
+        at = {f: spectrum[np.argmin(np.abs(freqs - f))] / spectrum.max() for f in (440, 8000)}
+        assert at[440] > 0.9
+        assert (at[8000] > 0.9) if keeps else (at[8000] < 1e-3)
+
+
+def test_cli_output_sr_writes_at_the_files_rate_and_names_it(capsys, tmp_path, choi_model, music_files):
+    out = tmp_path / "o"
+    args = [str(choi_model), str(music_files["stereo44k"]), "--layer", "2", "--feature", "3", "--out", str(out)]
+    r = run(capsys, [*args, "--output-sr", "original", "--resynth", "contrast", "--no-plot"])
+    assert r.exit_code == 0, r.output
+    wav = out / "layer2_feature3_contrast_origsr.wav"
+    assert sf.info(wav).samplerate == 44100 and sf.info(wav).frames == 4 * 44100
+    record = json.loads(wav.with_suffix(".json").read_text())
+    assert record["options"]["output_sr"] == "original" and record["options"]["resynth"] == "contrast"
+    assert record["audio"]["wav_sr"] == 44100 and record["audio"]["sr"] == 11025
+    r = run(capsys, [*args, "--output-sr", "16000", "--above-band", "silent", "--no-plot"])
+    assert r.exit_code == 0, r.output
+    assert sf.info(out / "layer2_feature3_sr16000_nohigh.wav").samplerate == 16000
+
+
+def test_output_sr_model_is_choi_unchanged(capsys, tmp_path, choi_model, music_files):
+    """--output-sr original on a file at the model's rate is the model's grid: the same bytes as the default."""
+    names = []
+    for extra in ([], ["--output-sr", "original"]):
+        out = tmp_path / f"o{len(extra)}"
+        r = run(capsys, [str(choi_model), str(music_files["wav"]), "--layer", "3", "--feature", "1",
+                                      "--out", str(out), "--no-plot", *extra])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        names.append(next(out.glob("*.wav")))
+    assert names[0].read_bytes() == names[1].read_bytes()
+
+
+def test_select_max_prints_where_the_seeded_units_are(capsys, tmp_path, choi_model, music_files):
+    r = run(capsys, [str(choi_model), str(music_files["wav"]), "--layer", "3", "--feature", "2",
+                                  "--select", "topk:2", "--out", str(tmp_path / "s"), "--no-plot"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.output.splitlines() if "seeded at" in x)
+    record = json.loads(next((tmp_path / "s").glob("*.json")).read_text())
+    first = record["seeds"][0]
+    assert line.startswith("layer 3 feature 2 seeded at ") and f"{first['time_in_file']:.2f} s" in line
+    assert f"{first['hz']:.0f} Hz" in line
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--output-sr", "123"], "--output-sr must be model, original or a rate in Hz"),
+        (["--output-sr", "fast"], "--output-sr must be model, original or a rate in Hz"),
+        (["--above-band", "loud"], "Invalid value for '--above-band'"),
+    ],
+)
+def test_bad_listening_options_are_one_line_usage_errors(capsys, tmp_path, choi_model, music_files, extra, message):
+    r = run(capsys, [str(choi_model), str(music_files["wav"]), "--layer", "1", "--feature", "0",
+                                  "--out", str(tmp_path / "b"), *extra])  # fmt: skip
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "b").exists()
+
+
+def test_the_atlas_refuses_contrast():
+    from auralise.errors import BadParameterError
+    from auralise.listening.atlas import AtlasOptions
+
+    with pytest.raises(BadParameterError, match="contrast"):
+        AtlasOptions(resynth="contrast").check()
+
+
+def test_export_records_seeds_and_the_page_plays_from_there(capsys, tmp_path, choi_model, music_files, browser):
+    from conftest import open_page
+
+    out = tmp_path / "x"
+    r = run(capsys, ["export", choi_model, music_files["wav"], "--out", out, "--layers", "3", "--features", "0-2",
+                     "--select", "topk:2", "--quiet"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    items = json.loads((out / "manifest.json").read_text())["songs"][0]["items"]
+    seeds = [s for item in items for s in (item.get("seeds") or [])]
+    assert seeds and all(0 <= s["time"] <= 4.0 and s["hz"] > 0 for s in seeds)
+    with open_page(browser, out / "index.html") as page:
+        buttons = page.locator("button.seek")
+        assert buttons.count() == len(seeds)
+        first = buttons.first
+        want = float(first.get_attribute("data-time"))
+        first.click()
+        audio = first.locator("xpath=ancestor::article").locator("audio.feat")
+        page.wait_for_function("(a) => a.currentTime > 0 || !a.paused", arg=audio.element_handle())
+        assert abs(audio.evaluate("a => a.currentTime") - want) < 0.5
