@@ -120,7 +120,10 @@ def faithfulness_figure(table: EvaluationTable, *, width: float = 7.16) -> Figur
             if ref is not None:
                 ax.axhline(ref, color="0.55", linewidth=0.6, linestyle="--", zorder=0)
             ax.grid(axis="y", alpha=0.3, linewidth=0.4)
-            ax.set_xticks(np.arange(len(methods)), methods)
+            crowded = len(layers) > 3  # narrow panels: the rule names would run into each other
+            ax.set_xticks(
+                np.arange(len(methods)), methods, rotation=30 if crowded else 0, ha="right" if crowded else "center"
+            )
             ax.set_xlim(-0.5, len(methods) - 0.5)
             if row == 0:
                 ax.set_title(f"Layer {layer}")
