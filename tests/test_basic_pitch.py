@@ -245,3 +245,30 @@ def test_predict_windows_a_song_as_basic_pitch_does(bp, bp_wheel, onnx_session, 
         assert got[key].shape == want.shape, key
         assert np.abs(got[key] - want).max() <= 1e-3, key
     np.testing.assert_allclose(got["time"][:3], np.arange(3) * 256 / SR, atol=1e-9)
+
+
+def test_export_and_grid_on_basic_pitch(bp_wheel, tmp_path, capsys):
+    """A listening set and a grid figure of Basic Pitch on 3 s of the ballad: WAVs at 22050 Hz, the page lists them."""
+    import json
+
+    import soundfile as sf
+
+    from auralise.io.audio import load_audio
+
+    y = load_audio(ROOT / "demo_audio" / "ballad.ogg", sr=SR, offset=2.0, duration=3.0)[0]
+    song = tmp_path / "ballad3.wav"
+    sf.write(song, y, SR, subtype="FLOAT")
+    code, out = run_cli(["import", "basic-pitch", "--wheel", bp_wheel, "--out", tmp_path], capsys)
+    assert code == 0, out
+    model = tmp_path / "basic_pitch.pt"
+    code, out = run_cli(["export", model, song, "--out", tmp_path / "x", "--layers", "1,5", "--features", "0-1",
+                         "--quiet"], capsys)  # fmt: skip
+    assert code == 0, out
+    items = json.loads((tmp_path / "x" / "manifest.json").read_text())["songs"][0]["items"]
+    assert [(i["layer"], i["feature"]) for i in items] == [(1, 0), (1, 1), (5, 0), (5, 1)]
+    for item in items:
+        wav, sr = sf.read(tmp_path / "x" / item["wav"])
+        assert sr == SR and len(wav) == len(y) and (item["silent"] or np.abs(wav).max() > 0.5)
+    code, out = run_cli(["figure", "grid", model, song, "--features", "1-0,5-1", "--out", tmp_path / "g.png"], capsys)
+    assert code == 0, out
+    assert (tmp_path / "g.png").stat().st_size > 10_000

@@ -250,3 +250,19 @@ def test_waveform_kernels_figure_orders_kernels_by_peak():
     assert titles == ["1-1 250 Hz", "1-2 1000 Hz", "1-0 2000 Hz"]
     image = fig.subfigs[1].axes[0].images[0].get_array()
     assert image.shape[0] == 3 and image.max() == 0.0  # dB re the largest, one row per kernel
+
+
+def test_export_and_grid_on_crepe(crepe_tiny, capsys, tmp_path, ballad):
+    """A listening set and a grid figure of CREPE tiny: every WAV is audio at 16 kHz, the page lists them."""
+    song = tmp_path / "ballad16k.wav"
+    sf.write(song, ballad[:16000], SR)
+    run_ok(capsys, "export", crepe_tiny["path"], song, "--out", tmp_path / "x", "--layers", "1,6",
+           "--features", "0-2", "--quiet")  # fmt: skip
+    items = json.loads((tmp_path / "x" / "manifest.json").read_text())["songs"][0]["items"]
+    assert [(i["layer"], i["feature"]) for i in items] == [(1, 0), (1, 1), (1, 2), (6, 0), (6, 1), (6, 2)]
+    for item in items:
+        wav, sr = sf.read(tmp_path / "x" / item["wav"])
+        assert sr == SR and len(wav) == 16000 and (item["silent"] or np.abs(wav).max() > 0.5)
+    assert all(i["wav"] in (tmp_path / "x" / "index.html").read_text() for i in items)
+    run_ok(capsys, "figure", "grid", crepe_tiny["path"], song, "--features", "1-0,6-1", "--out", tmp_path / "g.png")
+    assert (tmp_path / "g.png").stat().st_size > 10_000
