@@ -6,8 +6,8 @@
     python benchmarks/export.py --long 600              # also: a 10-minute song, layer 3 x all features
 
 MTT_vgg is imported first (``auralise import musicnn --model MTT_vgg``) from the musicnn wheel given by ``--wheel``
-(default ``/tmp/wheels/musicnn-0.1.0-py3-none-any.whl``), or downloaded with ``pip download --no-deps`` into a
-cache folder; it is skipped with a reason when neither works.
+(default: the importers' cache, else ``pip download --no-deps`` into it); it is skipped with a reason when neither
+works.
 
 What it prints, per model:
 
@@ -56,7 +56,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-MUSICNN_WHEEL = "/tmp/wheels/musicnn-0.1.0-py3-none-any.whl"
 
 # -- the conv rate of this machine ------------------------------------------------------------------------------
 
@@ -221,15 +220,15 @@ def import_mtt_vgg(folder: Path, wheel: str | None) -> str | None:
     target = folder / "MTT_vgg.pt"
     if target.is_file():
         return str(target)
-    if not wheel or not Path(wheel).is_file():
-        cache = Path(tempfile.gettempdir()) / "auralise-bench-wheels"
-        got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "musicnn==0.1.0", "-d",
-                              str(cache)], capture_output=True, text=True)  # fmt: skip
-        found = sorted(cache.glob("musicnn-*.whl"))
-        if got.returncode or not found:
-            print("MTT_vgg skipped: no musicnn wheel (pass --wheel, or allow pip download)")
+    if not wheel:
+        from auralise.errors import AuraliseError
+        from auralise.importers.musicnn import musicnn_wheel
+
+        try:
+            wheel = str(musicnn_wheel())  # the cache, else `pip download --no-deps` into it
+        except AuraliseError as exc:
+            print(f"MTT_vgg skipped: no musicnn wheel ({exc}); pass --wheel")
             return None
-        wheel = str(found[0])
     cmd = [sys.executable, "-m", "auralise.cli", "import", "musicnn", "--model", "MTT_vgg", "--out", str(folder)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([*cmd, "--wheel", wheel], cwd=ROOT, capture_output=True, text=True, env=env)
@@ -271,7 +270,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="*", default=None, help="model files (default: Choi demo and MTT_vgg)")
     parser.add_argument("--audio", default=str(ROOT / "demo_audio/mix.ogg"))
-    parser.add_argument("--wheel", default=MUSICNN_WHEEL, help="the musicnn wheel MTT_vgg is imported from")
+    parser.add_argument("--wheel", default=None, help="the musicnn wheel MTT_vgg is imported from [default: cached]")
     parser.add_argument("--export-args", default="", help="extra arguments for auralise export (e.g. '--memory 8')")
     parser.add_argument("--captum-sample", type=int, default=0, help="also time Captum on N features, scaled up")
     parser.add_argument("--long", type=float, default=0, help="also: seconds of a long song to export at layer 3")
