@@ -320,8 +320,21 @@ def time_geometry(
     """The tap's tiling of the input time axis (support rule on unit-impulse seeds), or None when it has none.
 
     None means the time axis is not a spatial axis of the tap (e.g. it is the input's channel axis) or a unit sees
-    the whole input (a global op before the tap): such models cannot be cut into chunks.
+    the whole input (a global op before the tap): such models cannot be cut into chunks. The geometry depends on the
+    module's structure only, so it is measured once per module, layer, tap, layout and example shape and kept.
     """
+    key = (layer.number, layer.path, tap, layout, tuple(example.shape), example.dtype, str(example.device))
+    known = _GEOMETRIES.setdefault(module, {})
+    if key not in known:
+        known[key] = _measure_time_geometry(module, example, layer, tap=tap, layout=layout)
+    return known[key]
+
+
+_GEOMETRIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # module -> {key: TimeGeometry | None}
+
+
+def _measure_time_geometry(module, example, layer: Layer, *, tap: str, layout: str) -> TimeGeometry | None:
+    """:func:`time_geometry`, measured."""
     time_axis = LAYOUT_AXES[layout][0]
     if time_axis == 1:
         return None
