@@ -2,7 +2,8 @@
 
 Owns everything between the model input and the projection, and nothing about audio or files: the op recorder
 that follows a model's forward pass and keeps its pooling switches (``trace``), the backward rules (``rules``:
-deconvnet, guided, gradient), layer discovery in execution order with tap points and receptive fields
+deconvnet, guided, gradient; ``fused``: the first pool's unpooling into the first convolution's transpose in one
+pass, compiled by numba), layer discovery in execution order with tap points and receptive fields
 (``layers``), the parsing and checking of selections and feature lists (``selection``), the analysis patches of
 taggers (``patches``), chunked projection of long
 inputs whose stitched result equals the unchunked one (``chunking``), the public ``deconvolve`` /

@@ -126,9 +126,12 @@ def _project(
         grads = [signals.pop((rec.index, slot), None) for slot in range(len(rec.outputs))]
         if all(g is None for g in grads):
             continue
-        inputs = rec.tracked_inputs()
-        pre_rectify = rule == "deconvnet" and _unpools_into_relu(trace, rec, consumers)
-        if rule == "deconvnet" and rec.name in RELU_FAMILY and (rec.index, 0) in rectified:
+        fused = _fused_below(trace, rec, grads[0], consumers) if rule == "deconvnet" else None
+        inputs, grads_in = (fused[:1], fused[1:]) if fused else (rec.tracked_inputs(), None)
+        pre_rectify = not fused and rule == "deconvnet" and _unpools_into_relu(trace, rec, consumers)
+        if fused:
+            pass  # the pool, the channel-wise ops below it and the convolution below those, in one step
+        elif rule == "deconvnet" and rec.name in RELU_FAMILY and (rec.index, 0) in rectified:
             grads_in = grads  # rectified before unpooling: rectification commutes with non-overlapping unpooling
         elif rec.indices is not None and grads[0] is not None and rule != "support":
             grads_in = [_unpool(rec, grads[0], pre_rectify, trace)]
@@ -155,6 +158,54 @@ def _add(a: Signal | ChannelSlice, b: Signal | ChannelSlice, shape: torch.Size) 
     if isinstance(a, ChannelSlice) and isinstance(b, ChannelSlice) and torch.equal(a.channels, b.channels):
         return a.with_values(a.values + b.values)
     return _as_dense(a, shape) + _as_dense(b, shape)
+
+
+def _fused_below(trace: Trace, rec: OpRecord, g, consumers: dict[int, list[int]]) -> tuple | None:
+    """(the convolution's input, its signal) when ``rec`` is a 2-d max-pool over channel-wise ops (rectifiers,
+    eval batch norms, dropouts) over a stride-1 convolution into few channels, each tensor used only by the next
+    op, and ``g`` a dense CPU signal: :func:`auralise.engine.fused.unpool_transpose` does that stretch of the
+    deconvnet's backward pass in one step. None otherwise (or without numba)."""
+    if rec.name != "max_pool2d" or rec.indices is None or rec.is_aten or isinstance(g, ChannelSlice) or g is None:
+        return None
+    if g.device.type != "cpu" or g.dtype not in (torch.float32, torch.float64):
+        return None
+    x, chain = rec.tracked_inputs()[0], []
+    while id(x) in trace.producer and len(consumers.get(id(x), ())) == 1:
+        below = trace.records[trace.producer[id(x)][0]]
+        if below.name == "conv2d":
+            return _fused_conv(trace, rec, g, below, chain)
+        if below.name in RELU_FAMILY:
+            chain.append(("rectify", None))
+        elif below.name in NORMS and _eval_batch_norm(below):
+            chain.append(("gain", _bn_scale(below, g).reshape(-1).cpu().numpy()))
+        elif not (below.name in DROPOUTS and not _kwarg(below, "training", 2, True) or below.name in COPIES):
+            return None
+        if len(below.tracked) != 1:
+            return None
+        x = below.tracked_inputs()[0]
+    return None
+
+
+def _fused_conv(trace: Trace, pool: OpRecord, g: Signal, conv: OpRecord, chain: list) -> tuple | None:
+    """:func:`_fused_below` once its convolution is found."""
+    from auralise.engine import fused
+
+    params = dict(_CONV_DEFAULTS)
+    params.update(zip(_CONV_ARGS, conv.args))
+    params.update(conv.kwargs)
+    weight, x = params["weight"].detach(), params["input"]
+    padding = _numeric_padding(params["padding"], weight, (1, 1)) if weight.dim() == 4 else None
+    few = weight.shape[1] * weight[0, 0].numel() <= weight.shape[0]
+    if padding is None or not few or set(_tuple(params["stride"], 2)) != {1} or params["groups"] != 1:
+        return None
+    if set(_tuple(params["dilation"], 2)) != {1} or any(not 0 <= p < k for p, k in zip(padding, weight.shape[2:])):
+        return None
+    if not fused.available():
+        return None
+    out = fused.unpool_transpose(g.numpy(), pool.indices, tuple(pool.tracked_inputs()[0].shape[2:]), chain,
+                                 weight.cpu().numpy(), padding, overlap=_tiling(pool) is None,
+                                 threads=torch.get_num_threads(), cache=trace.cache)  # fmt: skip
+    return x, torch.from_numpy(out)
 
 
 def _unpools_into_relu(trace: Trace, rec: OpRecord, consumers: dict[int, list[int]]) -> bool:

@@ -1,0 +1,212 @@
+"""One fused step of the deconvnet's backward pass: max-unpooling straight into a transposed convolution with few
+inputs.
+
+Below a network's first pooling layer the backward signal has the first convolution's many channels at the input's
+full resolution, but is non-zero only at the pooling switches (one cell per window), and the convolution's
+transpose reduces those channels to one or a few. Done as separate operations (zero fill, scatter, rectifier, a
+matrix product over every cell, fold) that stage writes and reads the whole dense full-resolution signal, about
+85 MB per feature on 30 s through the Choi demo model: it is memory-bound, and took most of every deep feature's
+backward time. :func:`unpool_transpose` visits each pooled cell once, passes it through the channel-wise ops
+between the pool and the convolution, and adds its kernel's contribution around its switch into an output plane
+that stays in cache: the same sums over the non-zero terms, in another order (agreement with the unfused path is
+at float32 rounding, ~1e-7 relative).
+
+The channel-wise ops (rectifiers under the deconvnet rule, eval batch norms) are positively homogeneous with one
+kink at 0, so their chain is, per channel ``c``, ``f_c(u) = alpha_c * max(u, 0) + beta_c * min(u, 0)``
+(:func:`chain_slopes`).
+
+Numba (a dependency of librosa) compiles the kernels on first use and caches them on disk; without numba the
+rules take the unfused path. Items (features x batch) are split over ``threads`` threads.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+__all__ = ["available", "chain_slopes", "unpool_transpose"]
+
+_KERNELS: dict | None = None
+
+
+def available() -> bool:
+    """Whether the fused kernels can run here (numba imports)."""
+    return bool(_kernels())
+
+
+def chain_slopes(chain: list[tuple[str, np.ndarray | None]], channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel slopes ``(alpha, beta)``, each (C,) float64, of a chain of ops on positive and negative input.
+
+    ``chain`` in the order the backward signal meets the ops: ``("gain", g)`` multiplies channel c by ``g[c]``,
+    ``("rectify", None)`` is ``max(x, 0)``.
+    """
+    alpha, beta = np.ones(channels), np.ones(channels)
+    for kind, gains in chain:
+        if kind == "gain":
+            g = np.asarray(gains, dtype=np.float64).reshape(channels)
+            alpha, beta = alpha * g, beta * g
+        else:  # a unit input's image is alpha (u > 0) or -beta (u < 0): rectified where negative
+            alpha, beta = np.where(alpha > 0, alpha, 0.0), np.where(beta < 0, beta, 0.0)
+    return alpha, beta
+
+
+def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain: list, weight: np.ndarray,
+                     padding: tuple[int, int], *, overlap: bool = True, threads: int = 1,
+                     cache: dict | None = None) -> np.ndarray:  # fmt: skip
+    """Unpool pooled signals through their switches, pass the channel-wise ops below the pool and transpose a
+    stride-1 convolution, in one pass.
+
+    Parameters
+    ----------
+    values : np.ndarray, shape (N, B, C, *pooled), float32 or float64
+        Pooled signals, N per batch item (e.g. features); a channels-last layout is read as it is.
+    switches : array, shape (B, C, *pooled), int
+        Each pooled cell's arg-max as a flat position in the pool input's (rows * columns) plane.
+    size : (rows, columns)
+        The pool input's spatial size (the convolution's output: stride 1).
+    chain : list of (kind, gains)
+        The ops between the convolution and the pool (:func:`chain_slopes`).
+    weight : np.ndarray, shape (C, C_in, kh, kw)
+        The convolution's weights.
+    padding : (rows, columns)
+        The convolution's zero padding, at most the kernel's size - 1.
+    overlap : bool
+        Whether two windows may share a switch: signals meeting at one cell are summed before the ops.
+    threads : int
+        Threads the items are split over.
+    cache : dict, optional
+        Keeps the switches' positions in the padded plane for the next call with the same ``switches`` object.
+
+    Returns
+    -------
+    np.ndarray, shape (N, B, C_in, rows + kh - 1 - 2 * pad_rows, columns + kw - 1 - 2 * pad_columns)
+        The signal at the convolution's input (a view of a padded array).
+    """
+    n, b, c = values.shape[:3]
+    kh, kw = weight.shape[2:]
+    # the plane padded to hold every window whole: the input's cell (y, x) at (y + pad_y, x + pad_x)
+    rows, cols = size[0] + kh - 1, size[1] + kw - 1
+    alpha, beta = (s.astype(values.dtype) for s in chain_slopes(chain, c))
+    cell_major = _channels_last(values)
+    starts = _starts(switches, size, cols, {} if cache is None else cache)
+    if cell_major:
+        flat = np.moveaxis(values, 2, -1).reshape(n * b, -1, c)  # a view: the memory is in this order
+    else:
+        flat = np.ascontiguousarray(values).reshape(n * b, c, -1)
+    out = np.zeros((n * b, weight.shape[1], rows, cols), dtype=values.dtype)
+    kernel = _kernels()["kernel"]
+    w = np.ascontiguousarray(weight, dtype=values.dtype)
+    bounds = np.linspace(0, n * b, max(1, min(threads, n * b)) + 1).round().astype(int)
+    if len(bounds) == 2:
+        kernel(flat, cell_major, starts, alpha, beta, w, out, b, overlap, 0, n * b)
+    else:
+        with ThreadPoolExecutor(len(bounds) - 1) as pool:  # the kernels release the GIL
+            jobs = [pool.submit(kernel, flat, cell_major, starts, alpha, beta, w, out, b, overlap, int(lo), int(hi))
+                    for lo, hi in zip(bounds[:-1], bounds[1:])]  # fmt: skip
+            for job in jobs:
+                job.result()
+    out = out.reshape(n, b, *out.shape[1:])
+    in_rows, in_cols = rows - 2 * padding[0], cols - 2 * padding[1]  # the convolution's input size
+    return out[..., padding[0] : padding[0] + in_rows, padding[1] : padding[1] + in_cols]
+
+
+def _channels_last(values: np.ndarray) -> bool:
+    """Whether (N, B, C, h, w) has its channels innermost in memory."""
+    return values.ndim == 5 and values.shape[2] > 1 and values.strides[2] == values.itemsize
+
+
+def _starts(switches, size: tuple[int, int], cols: int, cache: dict) -> np.ndarray:
+    """The switches as positions in the padded plane, (B, C, Q) int64."""
+    key = ("fused-starts", id(switches), cols)
+    if key not in cache:
+        s = np.asarray(switches, dtype=np.int64).reshape(*switches.shape[:2], -1)
+        cache[key] = (s // size[1]) * cols + s % size[1]
+    return cache[key]
+
+
+def _kernels() -> dict:
+    global _KERNELS
+    if _KERNELS is None:
+        try:
+            import numba
+        except ImportError:  # pragma: no cover - numba comes with librosa
+            _KERNELS = {}
+            return _KERNELS
+        global _add_3x3
+        jit = numba.njit(nogil=True, cache=True)
+        _add_3x3 = jit(_add_3x3)  # called by the kernel, so compiled first
+        _KERNELS = {"kernel": jit(_unpool_transpose)}
+    return _KERNELS
+
+
+def _unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batch, overlap, first, last):
+    """Items ``first:last`` of (NB, C, Q) signals, or (NB, Q, C) ``cell_major`` ones (transposed item by item in
+    cache-sized blocks), channel by channel: the value at each touched cell (summed in a scratch plane where
+    windows overlap), through the chain, then each kernel tap's contribution of the non-zero cells (compacted
+    first) added into the padded output (NB, C_in, rows, cols)."""
+    channels = weight.shape[0]
+    cells = values.shape[1] if cell_major else values.shape[2]
+    local = np.empty((channels, cells) if cell_major else (0, 0), dtype=values.dtype)
+    c_in, kh, kw = weight.shape[1], weight.shape[2], weight.shape[3]
+    cols = out.shape[3]
+    plane = out.shape[2] * cols
+    scratch = np.zeros(plane if overlap else 0, dtype=values.dtype)
+    where = np.empty(cells, dtype=np.int64)
+    value = np.empty(cells, dtype=values.dtype)
+    zero = values.dtype.type(0)
+    for i in range(first, last):
+        b = i % batch
+        o = out[i].reshape(c_in * plane)
+        if cell_major:
+            for q0 in range(0, cells, 16):
+                for c in range(channels):
+                    for q in range(q0, min(q0 + 16, cells)):
+                        local[c, q] = values[i, q, c]
+        for c in range(channels):
+            s = starts[b, c]
+            if overlap:  # each cell taken once: a later window with the same switch finds 0
+                for q in range(cells):
+                    scratch[s[q]] += local[c, q] if cell_major else values[i, c, q]
+                for q in range(cells):
+                    value[q] = scratch[s[q]]
+                    scratch[s[q]] = 0
+            elif cell_major:
+                value[:] = local[c]
+            else:
+                value[:] = values[i, c]
+            a, m = alpha[c], beta[c]
+            n = 0
+            for q in range(cells):  # through the chain, keeping the non-zero cells without a branch
+                u = a * max(value[q], zero) + m * min(value[q], zero)
+                where[n] = s[q]
+                value[n] = u
+                n += u != 0
+            for ci in range(c_in):
+                if kh == 3 and kw == 3:  # the common kernel, its taps in registers
+                    _add_3x3(o, where, value, n, weight[c, ci], ci * plane, cols)
+                    continue
+                for ky in range(kh):
+                    for kx in range(kw):
+                        w = weight[c, ci, ky, kx]
+                        offset = ci * plane + ky * cols + kx
+                        for j in range(n):
+                            o[where[j] + offset] += w * value[j]
+
+
+def _add_3x3(o, where, value, n, w, base, cols):  # pragma: no cover - compiled by numba
+    """``o[where[j] + base + ky * cols + kx] += w[ky, kx] * value[j]`` for the first n cells, a 3x3 kernel."""
+    w0, w1, w2, w3, w4, w5, w6, w7, w8 = w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 1], w[1, 2], w[2, 0], w[2, 1], w[2, 2]
+    for j in range(n):
+        r, v = where[j] + base, value[j]
+        o[r] += w0 * v
+        o[r + 1] += w1 * v
+        o[r + 2] += w2 * v
+        r += cols
+        o[r] += w3 * v
+        o[r + 1] += w4 * v
+        o[r + 2] += w5 * v
+        r += cols
+        o[r] += w6 * v
+        o[r + 1] += w7 * v
+        o[r + 2] += w8 * v
