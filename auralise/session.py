@@ -145,7 +145,7 @@ class Song:
     def __init__(self, path: str | os.PathLike, y: np.ndarray, info: AudioInfo, frontend: Frontend, device: str):
         self.path, self.y, self.info = path, y, info
         self._frontend, self._device = frontend, device
-        self.references: dict[tuple, np.ndarray] = {}  # (layer, method, select, tap) -> the layer's mean mask
+        self.references: dict[tuple, np.ndarray] = {}  # (mode, layer, method, select, tap) -> layer_reference
         self._rates: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # --output-sr: rate -> (y, X) at that rate
 
     @property
@@ -442,14 +442,15 @@ class Session:
             Unpacks as ``waves`` (K, n), ``gains`` (K,), ``grid`` (K, F, T); also ``silent`` and ``reasons``
             (:func:`auralise.render.resynth.render_waves`).
         """
+        from auralise.choices import LAYER_RELATIVE_MODES
         from auralise.render.resynth import render_waves
 
         o = self.options
         reference = None
-        if o.resynth == "contrast" and not self.frontend.projection_is_audio:  # render_waves refuses the others
+        if o.resynth in LAYER_RELATIVE_MODES and not self.frontend.projection_is_audio:  # render_waves refuses them
             if layer is None:
-                raise BadParameterError("the contrast resynthesis needs the layer the projections come from (layer=)")
-            reference = layer_mean_mask(self, song, layer)
+                raise BadParameterError(f"the {o.resynth} resynthesis needs the projections' layer (layer=)")
+            reference = layer_reference(self, song, layer)
         output = None
         rate = self.output_rate(song)
         if rate != self.frontend.sr:
@@ -531,24 +532,31 @@ class Session:
         return TagResult(labels, starts, probabilities, seconds if length is None else float(length), activation)
 
 
-def layer_mean_mask(session: Session, song: Song, layer: int | str | Layer, *, batch: int = 16) -> np.ndarray:
-    """The layer's mean mask on the song (:class:`auralise.render.contrast.MeanMask`), shape (F, T), float32.
+def layer_reference(session: Session, song: Song, layer: int | str | Layer, *, batch: int = 16) -> np.ndarray:
+    """The layer's reference on the song for the session's layer-relative ``resynth`` mode, shape (F, T), float32:
+    its mean mask for ``contrast``, its features' best claims for ``partition``
+    (:func:`auralise.render.contrast.layer_accumulator`).
 
     Every feature of the layer is projected with the session's method, selection and tap, ``batch`` at a time; the
-    result is kept on the song (``song.references``) for the next feature of the same layer.
+    references of every layer-relative mode are made from that one projection and kept on the song
+    (``song.references``) for the next feature of the same layer, in this mode or another.
     """
-    from auralise.render.contrast import MeanMask
+    from auralise.choices import LAYER_RELATIVE_MODES
+    from auralise.render.contrast import layer_accumulator
     from auralise.render.resynth import ZERO_PEAK
 
     lay, o = session.layer(layer), session.options
+    check_choice(o.resynth, LAYER_RELATIVE_MODES, "layer-relative resynthesis mode")
     key = (lay.number, o.method, o.select, o.tap)
-    if key not in song.references:
-        acc = MeanMask(zero_peak=ZERO_PEAK)
+    if (o.resynth, *key) not in song.references:
+        accs = {mode: layer_accumulator(mode, zero_peak=ZERO_PEAK) for mode in LAYER_RELATIVE_MODES}
         for start in range(0, lay.channels, batch):
             projection = session.project(song, lay, list(range(start, min(lay.channels, start + batch))))
-            acc.add(session.frontend.to_grid(projection.D), projection.activation_max.double().cpu().numpy())
-        song.references[key] = acc.mean()
-    return song.references[key]
+            G, active = session.frontend.to_grid(projection.D), projection.activation_max.double().cpu().numpy()
+            for acc in accs.values():
+                acc.add(G, active)
+        song.references.update({(mode, *key): acc.reference() for mode, acc in accs.items()})
+    return song.references[(o.resynth, *key)]
 
 
 def _ranked(lay: Layer, stats: FeatureStats) -> list[FeatureRank]:

@@ -1,9 +1,12 @@
-"""Listening modes (issue 13): the contrast mask against a slow reference written here, resynthesis at another
-sample rate (``--output-sr``, ``--above-band``), the seeded units printed by the main command, and bad input."""
+"""Listening modes (issue 13): the contrast mask against a slow reference written here, the partition of the song
+among a layer's features (its masks against a slow reference, and the layer's auralisations adding up to the song's
+claimed cells on the Choi demo model), resynthesis at another sample rate (``--output-sr``, ``--above-band``), the
+seeded units printed by the main command, and bad input."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +14,18 @@ import soundfile as sf
 
 import auralise
 from auralise.cli import main
-from auralise.render.contrast import KAPPA, MeanMask, contrast_masks
+from auralise.render.contrast import (
+    KAPPA,
+    PARTITION_TOLERANCE,
+    MeanMask,
+    WinnerMap,
+    contrast_masks,
+    partition_masks,
+)
 from auralise.render.rate import RateGrid
-from auralise.render.resynth import ZERO_PEAK, render_waves
+from auralise.render.resynth import NEVER_ACTIVE, NUMERICALLY_ZERO, ZERO_PEAK, render_waves
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Ran:
@@ -179,12 +191,13 @@ def test_bad_listening_options_are_one_line_usage_errors(capsys, tmp_path, choi_
     assert "Traceback" not in r.output and not (tmp_path / "b").exists()
 
 
-def test_the_atlas_refuses_contrast():
+@pytest.mark.parametrize("mode", ["contrast", "partition"])
+def test_the_atlas_refuses_the_layer_relative_modes(mode):
     from auralise.errors import BadParameterError
     from auralise.listening.atlas import AtlasOptions
 
-    with pytest.raises(BadParameterError, match="contrast"):
-        AtlasOptions(resynth="contrast").check()
+    with pytest.raises(BadParameterError, match=mode):
+        AtlasOptions(resynth=mode).check()
 
 
 def test_export_records_seeds_and_the_page_plays_from_there(capsys, tmp_path, choi_model, music_files, browser):
@@ -206,3 +219,167 @@ def test_export_records_seeds_and_the_page_plays_from_there(capsys, tmp_path, ch
         audio = first.locator("xpath=ancestor::article").locator("audio.feat")
         page.wait_for_function("(a) => a.currentTime > 0 || !a.paused", arg=audio.element_handle())
         assert abs(audio.evaluate("a => a.currentTime") - want) < 0.5
+
+
+# ------------------------------------------------------------------------------------------------ partition
+
+
+def slow_partition(G: np.ndarray, active: np.ndarray, picked: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """P_f = [N_f > 0 and N_f >= (1 - tol) max_g N_g], N_g = max(G_g, 0) / its mean over all cells, the maximum over
+    the active features with a positive projection: loops, float64. Returns (P for ``picked``, W)."""
+    normalised = []
+    for g in range(len(G)):
+        R = np.maximum(G[g].astype(np.float64), 0)
+        normalised.append(R / R.mean() if R.max() > 0 else R)
+    W = np.zeros(G.shape[1:])
+    for g in range(len(G)):
+        if active[g] and normalised[g].max() > 0:
+            W = np.maximum(W, normalised[g])
+    P = [(normalised[f] > 0) & (normalised[f] >= W * (1 - PARTITION_TOLERANCE)) for f in picked]
+    return np.array(P, dtype=np.float64), W
+
+
+def test_winner_map_in_batches_is_the_one_shot_and_the_slow_reference():
+    rng = np.random.default_rng(2)
+    G = rng.standard_normal((7, 9, 11)).astype(np.float32) * rng.uniform(0.1, 10, (7, 1, 1)).astype(np.float32)
+    G[4] = -1.0  # never positive: a silent projection, takes no part
+    active = np.array([1, 1, 1, 0, 1, 1, 1], dtype=float)  # feature 3 is never active: takes no part either
+    batched, one_shot = WinnerMap(zero_peak=ZERO_PEAK), WinnerMap(zero_peak=ZERO_PEAK)
+    for lo, hi in ((0, 2), (2, 5), (5, 7)):  # as the session feeds it
+        batched.add(G[lo:hi], active[lo:hi])
+    one_shot.add(G, active)
+    assert batched.count == one_shot.count == 5
+    assert batched.reference().dtype == np.float32 and batched.reference().shape == (9, 11)
+    np.testing.assert_array_equal(batched.reference(), one_shot.reference())
+    P, W = slow_partition(G, active, list(range(7)))
+    np.testing.assert_allclose(batched.reference(), W, rtol=1e-5)
+    np.testing.assert_array_equal(partition_masks(G, batched.reference(), ZERO_PEAK), P)
+    with pytest.raises(auralise.AuraliseError, match="no projections yet"):
+        WinnerMap(zero_peak=ZERO_PEAK).reference()
+
+
+def test_partition_gives_each_feature_its_band():
+    """Four features, each strong in its own band and weak elsewhere: each gets exactly its band; a never-active
+    feature (however strong) and an all-zero one get nothing; rows nobody responds to are nobody's."""
+    fe = auralise.Frontend(sr=11025, n_fft=64, hop_length=16, compression="linear")
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal(3000).astype(np.float32)
+    X = fe.stft(y)
+    F, T = X.shape
+    bands = ((0, 4), (4, 12), (12, 15), (15, 28))  # rows 28 to 32 are nobody's
+    G = np.zeros((6, F, T), dtype=np.float32)
+    for k, (lo, hi) in enumerate(bands):
+        G[k, :28] = rng.uniform(0.01, 0.05, (28, T))
+        G[k, lo:hi] = rng.uniform(0.8, 1.0, (hi - lo, T))
+    G[4] = 5.0  # never active: takes no part, and its WAV is silence
+    active = np.array([1, 1, 1, 1, 0, 1.0])  # feature 5's projection is all zero
+    acc = WinnerMap(zero_peak=ZERO_PEAK)
+    acc.add(G[:3], active[:3])
+    acc.add(G[3:], active[3:])
+    assert acc.count == 4
+    P = partition_masks(G, acc.reference(), ZERO_PEAK)
+    assert set(np.unique(P)) <= {0.0, 1.0}
+    for k, (lo, hi) in enumerate(bands):
+        band = np.zeros((F, T), dtype=np.float32)
+        band[lo:hi] = 1.0
+        np.testing.assert_array_equal(P[k], band)
+    assert not P[5].any() and not acc.reference()[28:].any()
+    assert P[:4].sum(axis=0).max() == 1.0  # disjoint
+    rendered = render_waves(X, G[:, None], frontend=fe, mode="partition", length=len(y), normalize="none",
+                            activation_max=active, reference=acc.reference())  # fmt: skip
+    assert rendered.reasons[4] == NEVER_ACTIVE and rendered.reasons[5] == NUMERICALLY_ZERO
+    assert not rendered.silent[:4].any()
+    claimed = np.zeros((F, T), dtype=np.complex64)
+    claimed[:28] = X[:28]
+    np.testing.assert_allclose(rendered.waves.sum(axis=0), fe.istft(claimed[None], len(y))[0], atol=1e-5)
+    with pytest.raises(auralise.AuraliseError, match="partition resynthesis needs the layer's reference"):
+        render_waves(X, G[:, None], frontend=fe, mode="partition", length=len(y))
+
+
+def near_ties(G: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """(F, T) bool: cells where two taking-part features' N are within PARTITION_TOLERANCE (both claim them)."""
+    from auralise.render.contrast import mean_normalised
+
+    N, loud = mean_normalised(G, ZERO_PEAK)
+    top = np.sort(N[loud & active], axis=0)[-2:].astype(np.float64)
+    return (top[0] > 0) & (top[0] >= top[1] * (1 - PARTITION_TOLERANCE))
+
+
+def test_a_layers_partition_adds_up_to_the_songs_claimed_cells():
+    """All 64 layer-1 features of the Choi demo model on 3 s of a demo song, --normalize none: their waves add up to
+    the song's claimed cells (the iSTFT of X times the cells some feature claims); one projection of the layer
+    makes the references of both layer-relative modes, cached per mode."""
+    from auralise.session import layer_reference
+    from auralise.studies.evaluation import _with_options
+
+    session = auralise.Session(ROOT / "models" / "choi2016-synth.pt", device="cpu",
+                               options=auralise.RenderOptions(resynth="partition", normalize="none"))  # fmt: skip
+    song = session.song(ROOT / "demo_audio" / "dance.ogg", duration=3.0)
+    projection = session.project(song, 1, list(range(64)))
+    rendered = session.render(song, projection.D, activation_max=projection.activation_max, layer=1)
+    W = layer_reference(session, song, 1)
+    G = session.frontend.to_grid(projection.D)
+    active = projection.activation_max.double().numpy() > 0
+    claimed = W > 0
+    covered = partition_masks(G, W, ZERO_PEAK)[active].sum(axis=0)
+    ties = near_ties(G, active)
+    assert claimed.mean() > 0.5 and ties.mean() < 1e-3  # most of the song is claimed; ties are rare
+    np.testing.assert_array_equal(covered[~ties], claimed[~ties])  # each claimed cell once
+    expected = session.frontend.istft((covered * song.X)[None].astype(np.complex64), song.n_samples)[0]
+    total = rendered.waves.sum(axis=0)
+    assert np.linalg.norm(total - expected) <= 1e-5 * np.linalg.norm(expected)
+    if not ties.any():
+        np.testing.assert_array_equal(covered, claimed)
+    assert {key[0] for key in song.references} == {"partition", "contrast"}
+    contrast = _with_options(session, auralise.RenderOptions(resynth="contrast"))
+    mean = MeanMask(zero_peak=ZERO_PEAK)
+    mean.add(G, active)
+    np.testing.assert_allclose(layer_reference(contrast, song, 1), mean.mean(), rtol=1e-6, atol=1e-9)
+
+
+def test_partition_at_the_files_rate_adds_up_too(choi_model, music_files):
+    """--output-sr original (44.1 kHz, four times the model's rate): the masks are made on the model's grid and
+    carried, so the layer's waves add up to the song's own STFT times the carried claimed cells."""
+    from auralise.session import layer_reference
+
+    options = auralise.RenderOptions(resynth="partition", normalize="none", output_sr="original")
+    session = auralise.Session(choi_model, device="cpu", options=options)
+    song = session.song(music_files["stereo44k"])
+    lay = session.layer(1)
+    projection = session.project(song, 1, list(range(lay.channels)))
+    rendered = session.render(song, projection.D, activation_max=projection.activation_max, layer=1)
+    assert rendered.sr == 44100
+    W = layer_reference(session, song, 1)
+    G = session.frontend.to_grid(projection.D)
+    active = projection.activation_max.double().numpy() > 0
+    covered = partition_masks(G, W, ZERO_PEAK)[active].sum(axis=0)
+    y_out, X_out = song.at_rate(44100)
+    grid = RateGrid(session.frontend, 44100, above_band="extend")
+    expected = grid.out.istft(grid.carry(covered[None], X_out.shape[1]) * X_out[None], len(y_out))[0]
+    total = rendered.waves.sum(axis=0)
+    assert rendered.waves.shape[1] == len(y_out) == 4 * 44100
+    assert np.linalg.norm(total - expected) <= 1e-5 * np.linalg.norm(expected)
+
+
+def test_cli_partition_writes_tagged_wavs(capsys, tmp_path, choi_model, music_files):
+    from auralise.io.naming import parse_output_name
+
+    out = tmp_path / "p"
+    r = run(capsys, [choi_model, music_files["wav"], "--layer", "1", "--feature", "3", "--feature", "5",
+                     "--resynth", "partition", "--out", out, "--no-plot"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    for f in (3, 5):
+        wav = out / f"layer1_feature{f}_partition.wav"
+        assert sf.info(wav).frames == 4 * 11025
+        assert parse_output_name(wav.name).options["resynth"] == "partition"
+        assert json.loads(wav.with_suffix(".json").read_text())["options"]["resynth"] == "partition"
+
+
+@pytest.mark.parametrize("mode", ["contrast", "partition"])
+def test_a_streamed_export_refuses_the_layer_relative_modes(capsys, tmp_path, choi_model, music_files, mode):
+    r = run(capsys, ["export", choi_model, music_files["wav"], "--out", tmp_path / "x", "--layers", "1",
+                     "--features", "0", "--resynth", mode, "--memory", "0.0005", "--quiet"])  # fmt: skip
+    assert r.exit_code == 2, r.output
+    assert f"the {mode} resynthesis needs the whole song in memory" in r.err
+    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.output
+    assert not list((tmp_path / "x").rglob("*.wav"))

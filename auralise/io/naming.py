@@ -5,7 +5,7 @@ File names
 ``layer{L}_feature{F}[_{TAG}...].{ext}``: layer ``L`` (1-based, execution order), feature ``F`` (0-based), then one
 tag for each rendering option whose value is not its default, in the fixed order method, select, tap, resynth,
 phase, normalize, output_sr, above_band. A tag is the option's value (``guided``, ``gradient``, ``max``,
-``activation``, ``conv``, ``magnitude``, ``contrast``, ``griffinlim``), except ``topk:K`` -> ``topK``,
+``activation``, ``conv``, ``magnitude``, ``contrast``, ``partition``, ``griffinlim``), except ``topk:K`` -> ``topK``,
 ``--normalize none`` -> ``nonorm``, ``--output-sr original`` -> ``origsr``, ``--output-sr N`` -> ``srN`` and
 ``--above-band silent`` -> ``nohigh``. The defaults (deconvnet, map, block, mask, original, peak, model, extend)
 add nothing, so a default run keeps the plain name::

@@ -60,15 +60,15 @@ class AtlasOptions:
     duration: float | None = None  # seconds of every song from offset (--duration); None: to the end
 
     def check(self) -> None:
-        from auralise.choices import METHODS, RESYNTH_MODES, TAPS
+        from auralise.choices import LAYER_RELATIVE_MODES, METHODS, RESYNTH_MODES, TAPS
         from auralise.errors import check_choice
 
         check_choice(self.method, METHODS, "method")
         check_choice(self.resynth, RESYNTH_MODES, "resynthesis mode")
-        if self.resynth == "contrast":
+        if self.resynth in LAYER_RELATIVE_MODES:
             raise BadParameterError(
-                "the atlas renders single units in short excerpts; the contrast resynthesis needs the layer's mean "
-                "mask over a whole song: use --resynth mask or magnitude"
+                f"the atlas renders single units in short excerpts; the {self.resynth} resynthesis needs the whole "
+                "layer's projections over a whole song: use --resynth mask or magnitude"
             )
         check_choice(self.tap, TAPS, "tap point")
         for name, value in (("--top", self.top), ("--per-song", self.per_song)):

@@ -100,13 +100,15 @@ class SongExport:
     def run(self, feature_kind: str, feature_arg) -> list[dict]:
         """Export the song: ``feature_kind`` and ``feature_arg`` as :func:`auralise.listening.export.parse_feature_spec`
         returns them. Items finished by an earlier run (``context.done``) are kept, not redone."""
+        from auralise.choices import LAYER_RELATIVE_MODES
         from auralise.engine.memory import reuse_freed_memory
 
         plan = song_plan(self.session.frontend, self.song.n_samples, self.context.memory_budget, self.context.options)
         self.streamed = plan.streamed
         render = self.context.options.render
-        if plan.streamed and (render.resynth == "contrast" or render.output_sr != "model"):
-            what = "the contrast resynthesis" if render.resynth == "contrast" else f"--output-sr {render.output_sr}"
+        if plan.streamed and (render.resynth in LAYER_RELATIVE_MODES or render.output_sr != "model"):
+            relative = render.resynth in LAYER_RELATIVE_MODES
+            what = f"the {render.resynth} resynthesis" if relative else f"--output-sr {render.output_sr}"
             raise BadParameterError(
                 f"{self.song.path}: {what} needs the whole song in memory but it is streamed at this --memory budget: "
                 "raise --memory or export a part with --duration"

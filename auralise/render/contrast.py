@@ -1,5 +1,11 @@
-"""The ``contrast`` listening mode: what is particular to a feature, relative to its layer.
+"""The layer-relative listening modes, ``contrast`` and ``partition``: a feature heard relative to its layer.
 
+Both need a reference computed from every feature of the layer on the whole song (:func:`layer_accumulator`, fed
+batch by batch by :func:`auralise.session.layer_reference`), an (F, T) float32 array on the STFT grid;
+:func:`layer_masks` makes a mode's masks from projections and that reference.
+
+``contrast``
+------------
 Choi's ``mask`` multiplies the song's STFT by the feature's rectified projection normalised to peak 1,
 ``M_f = max(G_f, 0) / max(max(G_f, 0))`` (``G_f`` the projection on the STFT grid), so every feature inherits what
 the song and the layer's features share — the song's spectral tilt and the cells the whole layer responds to — and
@@ -15,7 +21,23 @@ Choi demo model (README, "Listening modes"; ``benchmarks/faithfulness.py``), ``K
 apart but lowered their specificity on layers 1, 3 and 5; ``KAPPA = 1`` keeps more of each feature's response. A
 feature whose mask nowhere exceeds ``KAPPA * Mbar`` is silent in this mode.
 
-The reference needs every feature of the layer projected on the whole song (:func:`auralise.session.layer_mean_mask`):
+``partition``
+-------------
+The song's STFT split among the layer's features: each cell goes to the feature that claims it most strongly
+relative to its own typical level,
+
+    N_g = max(G_g, 0) / mean(max(G_g, 0)),     W = max_g N_g,     P_f = [N_f > 0 and N_f >= W * (1 - TOL)],
+
+with the mean over all F * T cells and the maximum over the layer's active features with a non-silent projection
+(the layer's reference, :class:`WinnerMap`; 0 where none claims the cell), ``TOL`` = :data:`PARTITION_TOLERANCE`,
+and ``Y_f = P_f * X`` with the song's own phase. The tolerance covers the last-bit differences between projections
+computed in batches of different sizes. Barring exact ties, the masks of a layer's features cover each claimed cell
+once, so the layer's partition auralisations (``--normalize none``) add up to the song restricted to the claimed
+cells. On layers 1 and 2, whose features under ``mask`` all sound like the song, this is what sets them apart. With
+``--output-sr`` the masks are made on the model's grid (the mean normalisation is the model grid's) and carried to
+the output grid as a plain mask (:func:`auralise.render.resynth.render_waves`).
+
+The reference needs every feature of the layer projected on the whole song (:func:`auralise.session.layer_reference`):
 the first feature of a layer costs the layer's projection; the others reuse it.
 """
 
@@ -25,9 +47,21 @@ import numpy as np
 
 from auralise.errors import BadParameterError
 
-__all__ = ["KAPPA", "MeanMask", "contrast_masks", "peak_normalised"]
+__all__ = [
+    "KAPPA",
+    "PARTITION_TOLERANCE",
+    "MeanMask",
+    "WinnerMap",
+    "contrast_masks",
+    "partition_masks",
+    "layer_masks",
+    "layer_accumulator",
+    "peak_normalised",
+    "mean_normalised",
+]
 
 KAPPA = 1.0
+PARTITION_TOLERANCE = 1e-5  # relative: a cell within this of the layer's best claim is the feature's
 
 
 def peak_normalised(G: np.ndarray, zero_peak: float) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +107,7 @@ class MeanMask:
         """Add a batch of projections ``G`` (k, F, T) on the grid; features with ``activation_max`` <= 0 (never
         active) or a numerically zero projection are left out."""
         M, loud = peak_normalised(G, self.zero_peak)
-        use = loud & (np.asarray(activation_max, dtype=np.float64).reshape(-1) > 0)
+        use = _taking_part(loud, activation_max)
         part = M[use].sum(axis=0, dtype=np.float64)
         self.total = part if self.total is None else self.total + part
         self.count += int(use.sum())
@@ -84,12 +118,120 @@ class MeanMask:
             raise BadParameterError("the layer reference has no projections yet")
         return (self.total / max(self.count, 1)).astype(np.float32)
 
+    def reference(self) -> np.ndarray:
+        """The layer's reference for ``contrast``: :meth:`mean`."""
+        return self.mean()
 
-def contrast_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np.ndarray:
-    """The contrast masks ``C_f`` (K, F, T) of projections ``G`` (K, F, T) against the layer's ``Mbar`` (F, T)."""
+
+class WinnerMap:
+    """The layer's reference ``W`` for ``partition``: the running maximum of its active features' mean-normalised
+    projections ``N_g`` (:func:`mean_normalised`), fed in batches.
+
+    Examples
+    --------
+    >>> acc = WinnerMap(zero_peak=1e-30)
+    >>> acc.add(np.array([[[1.0, 0.0]], [[0.0, 3.0]]]), np.array([1.0, 1.0]))
+    >>> acc.count, acc.reference().tolist()
+    (2, [[2.0, 2.0]])
+    """
+
+    def __init__(self, *, zero_peak: float):
+        self.zero_peak = float(zero_peak)
+        self.best: np.ndarray | None = None
+        self.count = 0
+
+    def add(self, G: np.ndarray, activation_max: np.ndarray) -> None:
+        """Add a batch of projections ``G`` (k, F, T) on the grid; features with ``activation_max`` <= 0 (never
+        active) or a numerically zero projection are left out."""
+        N, loud = mean_normalised(G, self.zero_peak)
+        use = _taking_part(loud, activation_max)
+        part = N[use].max(axis=0) if use.any() else np.zeros(N.shape[1:], dtype=np.float32)
+        self.best = part if self.best is None else np.maximum(self.best, part)
+        self.count += int(use.sum())
+
+    def reference(self) -> np.ndarray:
+        """``W``, shape (F, T), float32; all zero when no feature of the layer is active."""
+        if self.best is None:
+            raise BadParameterError("the layer reference has no projections yet")
+        return self.best.astype(np.float32)
+
+
+def _taking_part(loud: np.ndarray, activation_max) -> np.ndarray:
+    """(k,) bool: the features with a non-silent projection that are active somewhere on the song."""
+    return loud & (np.asarray(activation_max, dtype=np.float64).reshape(-1) > 0)
+
+
+def mean_normalised(G: np.ndarray, zero_peak: float) -> tuple[np.ndarray, np.ndarray]:
+    """``N = max(G, 0) / mean(max(G, 0))`` per feature (mean over all F * T cells), and which features were loud.
+
+    Computed as the peak-normalised mask over its mean (at least ``1 / (F * T)``), so nothing overflows float32.
+
+    Parameters
+    ----------
+    G : np.ndarray, shape (K, F, T)
+        Projections on the STFT grid.
+    zero_peak : float
+        Peaks at or below this are numerically zero: those features' ``N`` are all zero.
+
+    Returns
+    -------
+    N : np.ndarray, shape (K, F, T), float32
+    loud : np.ndarray, shape (K,), bool
+    """
+    M, loud = peak_normalised(G, zero_peak)
+    means = M.reshape(len(M), -1).mean(axis=1, dtype=np.float64) if M.size else np.zeros(len(M))
+    scale = np.zeros(len(M), dtype=np.float32)
+    scale[loud] = (1.0 / means[loud]).astype(np.float32)
+    return M * scale[:, None, None], loud
+
+
+def _checked(reference, G: np.ndarray, mode: str) -> np.ndarray:
+    """The layer's reference as float32 (F, T), checked against projections ``G`` (K, F, T)."""
+    if reference is None:
+        raise BadParameterError(f"the {mode} resynthesis needs the layer's reference (reference=...)")
     reference = np.asarray(reference, dtype=np.float32)
     if reference.shape != np.shape(G)[1:]:
         raise BadParameterError(f"the layer reference must have shape {np.shape(G)[1:]}, got {reference.shape}")
+    return reference
+
+
+def contrast_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np.ndarray:
+    """The contrast masks ``C_f`` (K, F, T) of projections ``G`` (K, F, T) against the layer's ``Mbar`` (F, T)."""
+    reference = _checked(reference, G, "contrast")
     M, _ = peak_normalised(G, zero_peak)
     C, _ = peak_normalised(M - np.float32(KAPPA) * reference[None], zero_peak)
     return C
+
+
+def partition_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np.ndarray:
+    """The 0/1 partition masks ``P_f`` (K, F, T), float32, of projections ``G`` (K, F, T) against the layer's ``W``
+    (F, T) (:class:`WinnerMap`): 1 where the feature's ``N_f`` is positive and within :data:`PARTITION_TOLERANCE`
+    of the layer's best claim.
+
+    Examples
+    --------
+    >>> G = np.array([[[4.0, 1.0, 0.0]], [[0.0, 1.0, 4.0]], [[1.0, 1.0, 1.0]]])
+    >>> acc = WinnerMap(zero_peak=1e-30)
+    >>> acc.add(G, np.ones(3))
+    >>> partition_masks(G, acc.reference(), 1e-30)[:, 0].tolist()
+    [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+    """
+    reference = _checked(reference, G, "partition")
+    N, _ = mean_normalised(G, zero_peak)
+    return ((N > 0) & (N >= reference[None] * np.float32(1.0 - PARTITION_TOLERANCE))).astype(np.float32)
+
+
+_MASKS = {"contrast": contrast_masks, "partition": partition_masks}
+_ACCUMULATORS = {"contrast": MeanMask, "partition": WinnerMap}
+
+
+def layer_masks(mode: str, G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np.ndarray:
+    """The masks (K, F, T) of a layer-relative ``mode`` (``choices.LAYER_RELATIVE_MODES``) of projections ``G``
+    (K, F, T) against the layer's ``reference`` (F, T)."""
+    return _MASKS[mode](G, reference, zero_peak)
+
+
+def layer_accumulator(mode: str, *, zero_peak: float) -> MeanMask | WinnerMap:
+    """An empty accumulator of a layer-relative ``mode``'s reference: ``add(G, activation_max)`` batch by batch,
+    then ``reference()``, (F, T) float32."""
+    return _ACCUMULATORS[mode](zero_peak=zero_peak)

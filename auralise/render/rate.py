@@ -5,7 +5,8 @@ The model hears the song at its rate ``sr`` (e.g. 11025 Hz: nothing above 5.5 kH
 window and hop *in seconds* (``n_fft * R / sr`` and ``hop * R / sr`` samples, rounded), and carries each feature's
 grid (``G``, on the model's STFT grid: frequency ``k * sr / n_fft``, frame time ``j * hop / sr``) onto that STFT's
 grid by linear interpolation in Hz and in seconds (:class:`RateGrid`). Mask and contrast masks are then made there
-and multiply the song's own STFT, with its own phase, so the WAV keeps the recording's full band.
+(partition masks are made on the model's grid and carried) and multiply the song's own STFT, with its own phase, so
+the WAV keeps the recording's full band.
 
 Above the model's band (between ``sr / 2`` and ``R / 2``) the model heard nothing. ``--above-band`` says what the
 mask is there: ``extend`` (default) is, frame by frame, the mean of the feature's mask over the model's top octave
@@ -88,7 +89,7 @@ class RateGrid:
         return out
 
     def reference(self, reference: np.ndarray | None, n_frames: int) -> np.ndarray | None:
-        """A layer's mean mask (F, T) carried like :meth:`carry` (None stays None)."""
+        """A layer's reference (F, T), e.g. its mean mask, carried like :meth:`carry` (None stays None)."""
         return None if reference is None else self.carry(reference[None], n_frames)[0]
 
 

@@ -9,6 +9,9 @@ Following Choi et al. (2016), the original complex STFT ``X`` supplies the phase
 ``contrast``
     The feature's mask where it exceeds its layer's mean mask, renormalised, times ``X``
     (:mod:`auralise.render.contrast`; needs the layer's ``reference``).
+``partition``
+    The 0/1 mask of the cells the feature claims most strongly among its layer's features, relative to each
+    feature's own mean, times ``X`` (:mod:`auralise.render.contrast`; needs the layer's ``reference``).
 
 ``phase="griffinlim"`` replaces the original phase by a Griffin-Lim estimate from ``|Y|`` (deterministic:
 random initial phase from seed 0); it is an option, never the default. librosa is imported lazily.
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auralise.choices import NORMALISATIONS, PHASES, RESYNTH_MODES
+from auralise.choices import LAYER_RELATIVE_MODES, NORMALISATIONS, PHASES, RESYNTH_MODES
 from auralise.errors import BadParameterError, check_choice
 from auralise.frontends.base import Frontend
 
@@ -77,9 +80,10 @@ def resynthesise(
         Deconvolved spectrograms on ``X``'s grid (``frontend.to_grid(...)``), in the model's value scale.
     frontend : Frontend
         The front-end that produced ``X``.
-    mode : {"mask", "magnitude"}
+    mode : {"mask", "magnitude", "contrast", "partition"}
         ``mask``: rectified ``D`` normalised to max 1 per feature multiplies ``X``; ``magnitude``:
-        ``max(frontend.grid_magnitude(D), 0)`` is the magnitude.
+        ``max(frontend.grid_magnitude(D), 0)`` is the magnitude; ``contrast``, ``partition``: the layer-relative
+        masks (:mod:`auralise.render.contrast`) multiply ``X``.
     phase : {"original", "griffinlim"}
         Phase from ``X`` (default) or estimated by Griffin-Lim from the magnitude.
     length : int
@@ -90,7 +94,8 @@ def resynthesise(
     n_iter : int
         Griffin-Lim iterations (ignored for ``phase="original"``).
     reference : np.ndarray, shape (F, T), optional
-        The layer's mean mask (:class:`auralise.render.contrast.MeanMask`); needed by ``mode="contrast"`` only.
+        The layer's reference (:func:`auralise.render.contrast.layer_accumulator`: the mean mask for
+        ``contrast``, the best claims for ``partition``); needed by those modes only.
 
     Returns
     -------
@@ -133,8 +138,8 @@ def resynthesise(
         raise BadParameterError(f"D must have shape (K, {X.shape[0]}, {X.shape[1]}) to match X, got {D.shape}")
     if not np.all(np.isfinite(D)):
         raise BadParameterError("D contains NaN or infinite values; check the model and the deconvolution rule")
-    if mode == "contrast" and reference is None:
-        raise BadParameterError("the contrast resynthesis needs the layer's mean mask (reference=...)")
+    if mode in LAYER_RELATIVE_MODES and reference is None:
+        raise BadParameterError(f"the {mode} resynthesis needs the layer's reference (reference=...)")
 
     K, F, T = D.shape
     out = np.zeros((K, length), dtype=np.float32)
@@ -253,9 +258,9 @@ def render_waves(
     grid is zeroed as well, so pictures and sound agree.
     """
     check_choice(normalize, NORMALIZE, "normalisation")
-    if mode == "contrast" and frontend.projection_is_audio:
+    if mode in LAYER_RELATIVE_MODES and frontend.projection_is_audio:
         raise BadParameterError(
-            f"the contrast resynthesis masks the song's STFT; a '{frontend.kind}' front-end's projection is audio "
+            f"the {mode} resynthesis masks the song's STFT; a '{frontend.kind}' front-end's projection is audio "
             "itself: use --resynth mask"
         )
     if output is not None:  # --output-sr: the grid carried onto the song's STFT at another rate
@@ -299,9 +304,19 @@ def render_waves(
 
 
 def _at_rate(grid, output, *, frontend: Frontend, mode: str, phase: str, normalize: str, reference):
-    """Waves and gains at ``output = (RateGrid, X_out, length_out)``'s rate (:mod:`auralise.render.rate`)."""
+    """Waves and gains at ``output = (RateGrid, X_out, length_out)``'s rate (:mod:`auralise.render.rate`).
+
+    ``partition``'s masks are made on the model's grid (each feature's mean normalisation is that grid's), then
+    carried and used as a plain mask (peak-normalising a 0/1 mask leaves it as it is where a claimed cell lands on
+    the output grid, as at whole multiples of the model's rate)."""
     rate_grid, X_out, length = output
     T = X_out.shape[1]
+    if mode == "partition":
+        from auralise.render.contrast import partition_masks
+
+        carried = rate_grid.carry(partition_masks(grid, reference, ZERO_PEAK), T)
+        return resynthesise(X_out, carried, frontend=rate_grid.out, mode="mask", phase=phase, length=length,
+                            normalize=normalize)  # fmt: skip
     if mode == "magnitude":  # the magnitude is carried; a longer window sums more samples
         carried = rate_grid.carry(frontend.grid_magnitude(grid), T) * np.float32(rate_grid.out.n_fft / frontend.n_fft)
     else:
@@ -312,10 +327,10 @@ def _at_rate(grid, output, *, frontend: Frontend, mode: str, phase: str, normali
 
 def _spectra(X: np.ndarray, D: np.ndarray, *, frontend: Frontend, mode: str, reference=None) -> np.ndarray:
     """Complex spectra Y, shape (k, F, T), for a group of features (original phase of X)."""
-    if mode == "contrast":
-        from auralise.render.contrast import contrast_masks
+    if mode in LAYER_RELATIVE_MODES:
+        from auralise.render.contrast import layer_masks
 
-        return contrast_masks(D, reference, ZERO_PEAK) * X[None]
+        return layer_masks(mode, D, reference, ZERO_PEAK) * X[None]
     if mode == "mask":
         R = np.maximum(D, 0.0)
         peak = R.max(axis=(1, 2)) if R.size else np.zeros(len(R), dtype=np.float32)
