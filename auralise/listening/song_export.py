@@ -354,8 +354,7 @@ class SongExport:
             with atomic_path(out / r["wav"]) as tmp:
                 write_audio(tmp, waves[k], rate, subtype=subtype)
             with atomic_path(out / r["png"]) as tmp:
-                reduced = self.on_device
-                write_thumbnail(grid[k] if reduced else np.maximum(grid[k], 0.0), tmp, range_db=60.0, reduced=reduced)
+                write_thumbnail(grid[k], tmp, range_db=60.0, reduced=self.on_device)  # rectified after reduction
             if r["figure"]:
                 from auralise.figures.display import feature_figure, save_figure
 

@@ -28,17 +28,17 @@ def _palette(cmap: str) -> np.ndarray:
 
 
 def _block_max(M: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    """Shrink (F, T) to at most (rows, cols) by taking the max over equal blocks (peaks stay visible)."""
+    """Shrink (F, T) to at most (rows, cols) by taking the max over equal blocks (peaks stay visible); the last
+    block of an axis that does not divide evenly is the shorter remainder."""
     fy, fx = -(-M.shape[0] // rows), -(-M.shape[1] // cols)
-    pad_y, pad_x = -M.shape[0] % fy, -M.shape[1] % fx
-    P = np.pad(M, ((0, pad_y), (0, pad_x)), mode="edge")
-    return P.reshape(P.shape[0] // fy, fy, P.shape[1] // fx, fx).max(axis=(1, 3))
+    R = np.maximum.reduceat(M, np.arange(0, M.shape[0], fy), axis=0) if fy > 1 else M
+    return np.maximum.reduceat(R, np.arange(0, M.shape[1], fx), axis=1) if fx > 1 else R
 
 
 def thumbnail_rgb(M: np.ndarray, *, range_db: float = 80.0, cmap: str = "magma") -> np.ndarray:
     """RGB image (H, W, 3) uint8 of a non-negative (F, T) magnitude in dB re its max, low frequencies at the
     bottom; values more than ``range_db`` below the max (and an all-zero input) get the colour map's floor."""
-    A = _block_max(np.maximum(np.asarray(M, dtype=np.float32), 0.0), MAX_HEIGHT, MAX_WIDTH)
+    A = np.maximum(_block_max(np.asarray(M, dtype=np.float32), MAX_HEIGHT, MAX_WIDTH), 0.0)  # = blocks of max(M, 0)
     return reduced_rgb(A, range_db=range_db, cmap=cmap)
 
 
