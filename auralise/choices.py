@@ -68,10 +68,10 @@ SELECT_HELP = "Which activations seed the projection: map, max, or topk:K."
 # ---------------------------------------------------------------------------------------------------- resynthesis
 
 # the projection as a mask on the song's STFT (Choi), as the magnitude itself, or as a mask relative to its layer's
-# features (contrast: against their mean mask; partition: the song's cells shared out among them)
-RESYNTH_MODES = ("mask", "magnitude", "contrast", "partition")
+# features (contrast: against their mean mask; partition: the song's cells shared out among them; distinct: both)
+RESYNTH_MODES = ("mask", "magnitude", "contrast", "partition", "distinct")
 # the modes that need a reference made from every feature of the layer on the whole song (auralise.render.contrast)
-LAYER_RELATIVE_MODES = ("contrast", "partition")
+LAYER_RELATIVE_MODES = ("contrast", "partition", "distinct")
 PHASES = ("original", "griffinlim")  # the song's own phase, or a Griffin-Lim estimate
 NORMALISATIONS = ("peak", "none")  # each WAV peaks at 0.99, or levels stay comparable across features
 
@@ -90,7 +90,8 @@ RESYNTH_HELP = (
     "mask: the projection as a 0-1 mask on the song's STFT (Choi 2016); magnitude: the projection as the "
     "magnitude; contrast: the mask where it exceeds the layer's mean mask, so what all features share cancels; "
     "partition: the song split among the layer's features, each cell to the feature that claims it most strongly "
-    "relative to its own mean (contrast and partition project the whole layer once)."
+    "relative to its own mean; distinct: the partition's cells where the feature's mask also exceeds the layer's "
+    "mean mask (contrast, partition and distinct project the whole layer once)."
 )
 PHASE_HELP = "original: the song's own STFT phase; griffinlim: a phase estimated from the magnitude (Griffin-Lim)."
 NORMALIZE_HELP = "peak: each WAV peaks at 0.99; none: keep levels comparable across features (float WAV)."

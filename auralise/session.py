@@ -533,8 +533,9 @@ class Session:
 
 
 def layer_reference(session: Session, song: Song, layer: int | str | Layer, *, batch: int = 16) -> np.ndarray:
-    """The layer's reference on the song for the session's layer-relative ``resynth`` mode, shape (F, T), float32:
-    its mean mask for ``contrast``, its features' best claims for ``partition``
+    """The layer's reference on the song for the session's layer-relative ``resynth`` mode, float32: its mean mask
+    for ``contrast`` (F, T), its features' best claims for ``partition`` (F, T), both stacked for ``distinct``
+    (2, F, T)
     (:func:`auralise.render.contrast.layer_accumulator`).
 
     Every feature of the layer is projected with the session's method, selection and tap, ``batch`` at a time; the
@@ -542,20 +543,20 @@ def layer_reference(session: Session, song: Song, layer: int | str | Layer, *, b
     (``song.references``) for the next feature of the same layer, in this mode or another.
     """
     from auralise.choices import LAYER_RELATIVE_MODES
-    from auralise.render.contrast import layer_accumulator
+    from auralise.render.contrast import layer_accumulators, references_of
     from auralise.render.resynth import ZERO_PEAK
 
     lay, o = session.layer(layer), session.options
     check_choice(o.resynth, LAYER_RELATIVE_MODES, "layer-relative resynthesis mode")
     key = (lay.number, o.method, o.select, o.tap)
     if (o.resynth, *key) not in song.references:
-        accs = {mode: layer_accumulator(mode, zero_peak=ZERO_PEAK) for mode in LAYER_RELATIVE_MODES}
+        accs = layer_accumulators(zero_peak=ZERO_PEAK)
         for start in range(0, lay.channels, batch):
             projection = session.project(song, lay, list(range(start, min(lay.channels, start + batch))))
             G, active = session.frontend.to_grid(projection.D), projection.activation_max.double().cpu().numpy()
             for acc in accs.values():
                 acc.add(G, active)
-        song.references.update({(mode, *key): acc.reference() for mode, acc in accs.items()})
+        song.references.update({(mode, *key): ref for mode, ref in references_of(accs).items()})
     return song.references[(o.resynth, *key)]
 
 

@@ -20,6 +20,8 @@ from auralise.render.contrast import (
     MeanMask,
     WinnerMap,
     contrast_masks,
+    distinct_masks,
+    layer_references,
     partition_masks,
 )
 from auralise.render.rate import RateGrid
@@ -191,7 +193,7 @@ def test_bad_listening_options_are_one_line_usage_errors(capsys, tmp_path, choi_
     assert "Traceback" not in r.output and not (tmp_path / "b").exists()
 
 
-@pytest.mark.parametrize("mode", ["contrast", "partition"])
+@pytest.mark.parametrize("mode", ["contrast", "partition", "distinct"])
 def test_the_atlas_refuses_the_layer_relative_modes(mode):
     from auralise.errors import BadParameterError
     from auralise.listening.atlas import AtlasOptions
@@ -330,7 +332,7 @@ def test_a_layers_partition_adds_up_to_the_songs_claimed_cells():
     assert np.linalg.norm(total - expected) <= 1e-5 * np.linalg.norm(expected)
     if not ties.any():
         np.testing.assert_array_equal(covered, claimed)
-    assert {key[0] for key in song.references} == {"partition", "contrast"}
+    assert {key[0] for key in song.references} == {"partition", "contrast", "distinct"}
     contrast = _with_options(session, auralise.RenderOptions(resynth="contrast"))
     mean = MeanMask(zero_peak=ZERO_PEAK)
     mean.add(G, active)
@@ -375,7 +377,7 @@ def test_cli_partition_writes_tagged_wavs(capsys, tmp_path, choi_model, music_fi
         assert json.loads(wav.with_suffix(".json").read_text())["options"]["resynth"] == "partition"
 
 
-@pytest.mark.parametrize("mode", ["contrast", "partition"])
+@pytest.mark.parametrize("mode", ["contrast", "partition", "distinct"])
 def test_a_streamed_export_refuses_the_layer_relative_modes(capsys, tmp_path, choi_model, music_files, mode):
     r = run(capsys, ["export", choi_model, music_files["wav"], "--out", tmp_path / "x", "--layers", "1",
                      "--features", "0", "--resynth", mode, "--memory", "0.0005", "--quiet"])  # fmt: skip
@@ -383,3 +385,61 @@ def test_a_streamed_export_refuses_the_layer_relative_modes(capsys, tmp_path, ch
     assert f"the {mode} resynthesis needs the whole song in memory" in r.err
     assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.output
     assert not list((tmp_path / "x").rglob("*.wav"))
+
+
+def slow_distinct(G: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """The distinct masks by loops in float64: the feature wins the cell (largest max(G, 0) / its mean among the
+    active, non-zero features) and its peak-normalised mask exceeds the mean of theirs by more than 0.05."""
+    K, F, T = G.shape
+    R = np.maximum(G.astype(np.float64), 0)
+    part = [k for k in range(K) if active[k] and R[k].max() > ZERO_PEAK]
+    M = np.array([R[k] / R[k].max() if k in part else np.zeros((F, T)) for k in range(K)])
+    N = np.array([R[k] / R[k].mean() if k in part else np.zeros((F, T)) for k in range(K)])
+    mean = M[part].mean(axis=0)
+    out = np.zeros((K, F, T), dtype=np.float32)
+    for i in range(F):
+        for j in range(T):
+            best = max(N[k, i, j] for k in part)
+            for k in part:
+                out[k, i, j] = N[k, i, j] > 0 and N[k, i, j] >= best * (1 - PARTITION_TOLERANCE) and \
+                    M[k, i, j] > mean[i, j] + 0.05  # fmt: skip
+    return out
+
+
+def test_distinct_masks_match_the_slow_reference():
+    """Random projections of a layer (one feature never active, one all zero), references made in two batches."""
+    rng = np.random.default_rng(11)
+    G = rng.standard_normal((6, 9, 14)).astype(np.float32) * rng.uniform(0.1, 5, (6, 1, 1)).astype(np.float32)
+    G[5] = 0.0
+    active = np.array([1, 1, 0, 1, 1, 1.0])
+    refs = layer_references(G, active, ZERO_PEAK)
+    halves = [layer_references(G[:3], active[:3], ZERO_PEAK), layer_references(G[3:], active[3:], ZERO_PEAK)]
+    assert refs["distinct"].shape == (2, 9, 14)
+    np.testing.assert_array_equal(refs["distinct"][1], np.maximum(halves[0]["partition"], halves[1]["partition"]))
+    D = distinct_masks(G, refs["distinct"], ZERO_PEAK)
+    taking_part = active > 0  # a never-active feature's masks are not used: render_waves silences it
+    np.testing.assert_array_equal(D[taking_part], slow_distinct(G, active)[taking_part])
+    P = partition_masks(G, refs["partition"], ZERO_PEAK)
+    assert 0 < D.sum() < P.sum() and np.all(D <= P)  # a subset of the partition's cells
+    with pytest.raises(auralise.AuraliseError, match="distinct reference must have shape"):
+        distinct_masks(G, refs["partition"], ZERO_PEAK)
+
+
+def test_cli_distinct_writes_tagged_wavs_that_keep_only_the_features_cells(capsys, tmp_path, choi_model, music_files):
+    """Two layer-3 features through the CLI: the WAVs are the song on the distinct cells (normalize none), so each
+    has less energy than the song and the partition's WAV of the same feature."""
+    from auralise.io.naming import parse_output_name
+
+    energies = {}
+    for mode in ("distinct", "partition"):
+        out = tmp_path / mode
+        r = run(capsys, [choi_model, music_files["wav"], "--layer", "3", "--feature", "0", "--feature", "5",
+                         "--resynth", mode, "--normalize", "none", "--out", out, "--no-plot"])  # fmt: skip
+        assert r.exit_code == 0, r.output
+        for f in (0, 5):
+            wav = out / f"layer3_feature{f}_{mode}_nonorm.wav"
+            assert parse_output_name(wav.name).options["resynth"] == mode
+            energies[mode, f] = float(np.sum(sf.read(wav)[0] ** 2))
+    song = float(np.sum(auralise.load_audio(music_files["wav"], sr=11025)[0] ** 2))
+    for f in (0, 5):
+        assert 0 < energies["distinct", f] < energies["partition", f] < song

@@ -48,19 +48,25 @@ import numpy as np
 from auralise.errors import BadParameterError
 
 __all__ = [
+    "DISTINCT_MARGIN",
     "KAPPA",
     "PARTITION_TOLERANCE",
     "MeanMask",
     "WinnerMap",
     "contrast_masks",
     "partition_masks",
+    "distinct_masks",
     "layer_masks",
     "layer_accumulator",
+    "layer_accumulators",
+    "layer_references",
+    "references_of",
     "peak_normalised",
     "mean_normalised",
 ]
 
 KAPPA = 1.0
+DISTINCT_MARGIN = 0.05  # of the feature's peak: a distinct cell's mask exceeds the layer's mean by more than this
 PARTITION_TOLERANCE = 1e-5  # relative: a cell within this of the layer's best claim is the feature's
 
 
@@ -221,17 +227,58 @@ def partition_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> n
     return ((N > 0) & (N >= reference[None] * np.float32(1.0 - PARTITION_TOLERANCE))).astype(np.float32)
 
 
-_MASKS = {"contrast": contrast_masks, "partition": partition_masks}
-_ACCUMULATORS = {"contrast": MeanMask, "partition": WinnerMap}
+def distinct_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np.ndarray:
+    """The 0/1 ``distinct`` masks (K, F, T), float32, of projections ``G`` (K, F, T) against the layer's stacked
+    reference (2, F, T) = (``Mbar``, ``W``): the cells the feature wins (:func:`partition_masks`) where its
+    peak-normalised mask also exceeds the layer's mean mask by more than :data:`DISTINCT_MARGIN`.
+
+    Examples
+    --------
+    >>> G = np.array([[[4.0, 1.0, 0.0]], [[0.0, 1.0, 4.0]], [[1.0, 1.0, 1.0]]])
+    >>> ref = layer_references(G, np.ones(3), 1e-30)["distinct"]
+    >>> distinct_masks(G, ref, 1e-30)[:, 0].tolist()
+    [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+    """
+    reference = np.asarray(reference, dtype=np.float32)
+    if reference.shape != (2, *np.shape(G)[1:]):
+        raise BadParameterError(f"the distinct reference must have shape (2, {np.shape(G)[1]}, {np.shape(G)[2]})")
+    M, _ = peak_normalised(G, zero_peak)
+    above = M > reference[0][None] + np.float32(DISTINCT_MARGIN)
+    return partition_masks(G, reference[1], zero_peak) * above
+
+
+_MASKS = {"contrast": contrast_masks, "partition": partition_masks, "distinct": distinct_masks}
+_ACCUMULATORS = {"contrast": MeanMask, "partition": WinnerMap}  # distinct's reference is these two, stacked
 
 
 def layer_masks(mode: str, G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np.ndarray:
     """The masks (K, F, T) of a layer-relative ``mode`` (``choices.LAYER_RELATIVE_MODES``) of projections ``G``
-    (K, F, T) against the layer's ``reference`` (F, T)."""
+    (K, F, T) against the layer's ``reference`` ((F, T), or (2, F, T) for ``distinct``)."""
     return _MASKS[mode](G, reference, zero_peak)
 
 
+def layer_accumulators(*, zero_peak: float) -> dict[str, MeanMask | WinnerMap]:
+    """Empty accumulators of the layer-relative references: ``add(G, activation_max)`` batch by batch, then
+    :func:`references_of` them."""
+    return {mode: cls(zero_peak=zero_peak) for mode, cls in _ACCUMULATORS.items()}
+
+
+def references_of(accumulators: dict[str, MeanMask | WinnerMap]) -> dict[str, np.ndarray]:
+    """Every layer-relative mode's reference from :func:`layer_accumulators` fed with the whole layer."""
+    refs = {mode: acc.reference() for mode, acc in accumulators.items()}
+    refs["distinct"] = np.stack([refs["contrast"], refs["partition"]])
+    return refs
+
+
+def layer_references(G: np.ndarray, activation_max: np.ndarray, zero_peak: float) -> dict[str, np.ndarray]:
+    """Every layer-relative mode's reference from one batch holding the whole layer, ``G`` (K, F, T)."""
+    accs = layer_accumulators(zero_peak=zero_peak)
+    for acc in accs.values():
+        acc.add(G, activation_max)
+    return references_of(accs)
+
+
 def layer_accumulator(mode: str, *, zero_peak: float) -> MeanMask | WinnerMap:
-    """An empty accumulator of a layer-relative ``mode``'s reference: ``add(G, activation_max)`` batch by batch,
-    then ``reference()``, (F, T) float32."""
+    """An empty accumulator of ``contrast``'s or ``partition``'s reference: ``add(G, activation_max)`` batch by
+    batch, then ``reference()``, (F, T) float32."""
     return _ACCUMULATORS[mode](zero_peak=zero_peak)

@@ -12,6 +12,9 @@ Following Choi et al. (2016), the original complex STFT ``X`` supplies the phase
 ``partition``
     The 0/1 mask of the cells the feature claims most strongly among its layer's features, relative to each
     feature's own mean, times ``X`` (:mod:`auralise.render.contrast`; needs the layer's ``reference``).
+``distinct``
+    The partition's cells where the feature's mask also stands above its layer's mean mask, times ``X``
+    (:mod:`auralise.render.contrast`; needs both references).
 
 ``phase="griffinlim"`` replaces the original phase by a Griffin-Lim estimate from ``|Y|`` (deterministic:
 random initial phase from seed 0); it is an option, never the default. librosa is imported lazily.
@@ -80,9 +83,9 @@ def resynthesise(
         Deconvolved spectrograms on ``X``'s grid (``frontend.to_grid(...)``), in the model's value scale.
     frontend : Frontend
         The front-end that produced ``X``.
-    mode : {"mask", "magnitude", "contrast", "partition"}
+    mode : {"mask", "magnitude", "contrast", "partition", "distinct"}
         ``mask``: rectified ``D`` normalised to max 1 per feature multiplies ``X``; ``magnitude``:
-        ``max(frontend.grid_magnitude(D), 0)`` is the magnitude; ``contrast``, ``partition``: the layer-relative
+        ``max(frontend.grid_magnitude(D), 0)`` is the magnitude; ``contrast``, ``partition``, ``distinct``: the layer-relative
         masks (:mod:`auralise.render.contrast`) multiply ``X``.
     phase : {"original", "griffinlim"}
         Phase from ``X`` (default) or estimated by Griffin-Lim from the magnitude.
@@ -306,15 +309,15 @@ def render_waves(
 def _at_rate(grid, output, *, frontend: Frontend, mode: str, phase: str, normalize: str, reference):
     """Waves and gains at ``output = (RateGrid, X_out, length_out)``'s rate (:mod:`auralise.render.rate`).
 
-    ``partition``'s masks are made on the model's grid (each feature's mean normalisation is that grid's), then
+    ``partition``'s and ``distinct``'s masks are made on the model's grid (each feature's mean normalisation is that grid's), then
     carried and used as a plain mask (peak-normalising a 0/1 mask leaves it as it is where a claimed cell lands on
     the output grid, as at whole multiples of the model's rate)."""
     rate_grid, X_out, length = output
     T = X_out.shape[1]
-    if mode == "partition":
-        from auralise.render.contrast import partition_masks
+    if mode in ("partition", "distinct"):
+        from auralise.render.contrast import layer_masks
 
-        carried = rate_grid.carry(partition_masks(grid, reference, ZERO_PEAK), T)
+        carried = rate_grid.carry(layer_masks(mode, grid, reference, ZERO_PEAK), T)
         return resynthesise(X_out, carried, frontend=rate_grid.out, mode="mask", phase=phase, length=length,
                             normalize=normalize)  # fmt: skip
     if mode == "magnitude":  # the magnitude is carried; a longer window sums more samples
