@@ -85,8 +85,8 @@ def resynthesise(
         The front-end that produced ``X``.
     mode : {"mask", "magnitude", "contrast", "partition", "distinct"}
         ``mask``: rectified ``D`` normalised to max 1 per feature multiplies ``X``; ``magnitude``:
-        ``max(frontend.grid_magnitude(D), 0)`` is the magnitude; ``contrast``, ``partition``, ``distinct``: the layer-relative
-        masks (:mod:`auralise.render.contrast`) multiply ``X``.
+        ``max(frontend.grid_magnitude(D), 0)`` is the magnitude; ``contrast``, ``partition``, ``distinct``: the
+        layer-relative masks (:mod:`auralise.render.contrast`) multiply ``X``.
     phase : {"original", "griffinlim"}
         Phase from ``X`` (default) or estimated by Griffin-Lim from the magnitude.
     length : int
@@ -309,9 +309,9 @@ def render_waves(
 def _at_rate(grid, output, *, frontend: Frontend, mode: str, phase: str, normalize: str, reference):
     """Waves and gains at ``output = (RateGrid, X_out, length_out)``'s rate (:mod:`auralise.render.rate`).
 
-    ``partition``'s and ``distinct``'s masks are made on the model's grid (each feature's mean normalisation is that grid's), then
-    carried and used as a plain mask (peak-normalising a 0/1 mask leaves it as it is where a claimed cell lands on
-    the output grid, as at whole multiples of the model's rate)."""
+    ``partition``'s and ``distinct``'s masks are made on the model's grid (each feature's mean normalisation is that
+    grid's), then carried and used as a plain mask (peak-normalising a 0/1 mask leaves it as it is where a claimed
+    cell lands on the output grid, as at whole multiples of the model's rate)."""
     rate_grid, X_out, length = output
     T = X_out.shape[1]
     if mode in ("partition", "distinct"):
