@@ -93,7 +93,31 @@ def peak_normalised(G: np.ndarray, zero_peak: float) -> tuple[np.ndarray, np.nda
     return R * scale[:, None, None], loud
 
 
-class MeanMask:
+class _LayerAccumulator:
+    """A layer reference fed batch by batch: each batch's projections are normalised per feature
+    (:meth:`_normalised`), the features taking part are kept, and their values are folded into the state
+    (:meth:`_fold`)."""
+
+    def __init__(self, *, zero_peak: float):
+        self.zero_peak = float(zero_peak)
+        self.state: np.ndarray | None = None
+        self.count = 0
+
+    def add(self, G: np.ndarray, activation_max: np.ndarray) -> None:
+        """Add a batch of projections ``G`` (k, F, T) on the grid; features with ``activation_max`` <= 0 (never
+        active) or a numerically zero projection are left out."""
+        values, loud = self._normalised(G)
+        use = _taking_part(loud, activation_max)
+        self.state = self._fold(self.state, values[use], values.shape[1:])
+        self.count += int(use.sum())
+
+    def _filled(self) -> np.ndarray:
+        if self.state is None:
+            raise BadParameterError("the layer reference has no projections yet")
+        return self.state
+
+
+class MeanMask(_LayerAccumulator):
     """The layer's reference ``Mbar``: the mean of its active features' peak-normalised masks, fed in batches.
 
     Examples
@@ -104,32 +128,24 @@ class MeanMask:
     (2, 1.0)
     """
 
-    def __init__(self, *, zero_peak: float):
-        self.zero_peak = float(zero_peak)
-        self.total: np.ndarray | None = None
-        self.count = 0
+    def _normalised(self, G):
+        return peak_normalised(G, self.zero_peak)
 
-    def add(self, G: np.ndarray, activation_max: np.ndarray) -> None:
-        """Add a batch of projections ``G`` (k, F, T) on the grid; features with ``activation_max`` <= 0 (never
-        active) or a numerically zero projection are left out."""
-        M, loud = peak_normalised(G, self.zero_peak)
-        use = _taking_part(loud, activation_max)
-        part = M[use].sum(axis=0, dtype=np.float64)
-        self.total = part if self.total is None else self.total + part
-        self.count += int(use.sum())
+    @staticmethod
+    def _fold(state, values, shape):
+        part = values.sum(axis=0, dtype=np.float64)
+        return part if state is None else state + part
 
     def mean(self) -> np.ndarray:
         """``Mbar``, shape (F, T), float32; all zero when no feature of the layer is active."""
-        if self.total is None:
-            raise BadParameterError("the layer reference has no projections yet")
-        return (self.total / max(self.count, 1)).astype(np.float32)
+        return (self._filled() / max(self.count, 1)).astype(np.float32)
 
     def reference(self) -> np.ndarray:
         """The layer's reference for ``contrast``: :meth:`mean`."""
         return self.mean()
 
 
-class WinnerMap:
+class WinnerMap(_LayerAccumulator):
     """The layer's reference ``W`` for ``partition``: the running maximum of its active features' mean-normalised
     projections ``N_g`` (:func:`mean_normalised`), fed in batches.
 
@@ -141,25 +157,17 @@ class WinnerMap:
     (2, [[2.0, 2.0]])
     """
 
-    def __init__(self, *, zero_peak: float):
-        self.zero_peak = float(zero_peak)
-        self.best: np.ndarray | None = None
-        self.count = 0
+    def _normalised(self, G):
+        return mean_normalised(G, self.zero_peak)
 
-    def add(self, G: np.ndarray, activation_max: np.ndarray) -> None:
-        """Add a batch of projections ``G`` (k, F, T) on the grid; features with ``activation_max`` <= 0 (never
-        active) or a numerically zero projection are left out."""
-        N, loud = mean_normalised(G, self.zero_peak)
-        use = _taking_part(loud, activation_max)
-        part = N[use].max(axis=0) if use.any() else np.zeros(N.shape[1:], dtype=np.float32)
-        self.best = part if self.best is None else np.maximum(self.best, part)
-        self.count += int(use.sum())
+    @staticmethod
+    def _fold(state, values, shape):
+        part = values.max(axis=0) if len(values) else np.zeros(shape, dtype=np.float32)
+        return part if state is None else np.maximum(state, part)
 
     def reference(self) -> np.ndarray:
         """``W``, shape (F, T), float32; all zero when no feature of the layer is active."""
-        if self.best is None:
-            raise BadParameterError("the layer reference has no projections yet")
-        return self.best.astype(np.float32)
+        return self._filled().astype(np.float32)
 
 
 def _taking_part(loud: np.ndarray, activation_max) -> np.ndarray:
