@@ -38,7 +38,7 @@ PONS = REPO / "models" / "pons-synth.pt"
 DANCE, BALLAD, HIPHOP = (REPO / "demo_audio" / f"{name}.ogg" for name in ("dance", "ballad", "hiphop"))
 
 RUN = {
-    "run/layer3_feature38.wav": "e8c2ae74b356ef69261433f79a11c4fa72428b9e27da43944fcdaaaeec4dd8cb",
+    "run/layer3_feature38.wav": "8d3609daab18af2c376d0648ff181f77080fe5e6491d145ef9dd8e31500c6399",
 }
 RUN2 = {  # --select max is named in the file (issue 16's naming template); the sum is unchanged
     "run2/layer2_feature5_max.wav": "a82d84c15e76a779b272e5ab164402cab2d233f172030ef7664e02c926754a88",
@@ -50,10 +50,10 @@ LISTENING = {
     "listening/ballad/layer1_feature3.wav": "ac2493800b517b31637fecea100e641af19e5edfacf47c0342c36c2b1bf3de28",
     "listening/ballad/layer1_feature38.wav": "744e049dfdb099a3b82f0d79a5403d7550b6587a39237708c94f429aa3f9dd6b",
     "listening/ballad/layer3_feature0.wav": "c9c8736644135d3e74e865d5f600de198f8f35f13eb39902d8d949ea370d853d",
-    "listening/ballad/layer3_feature1.wav": "af9e8553da5642aae10c2bf29b5274b568e7258b9c5e0d3f928e6c9ab8d362d4",
+    "listening/ballad/layer3_feature1.wav": "4afd84afa0a119b683d9a2a499a6a39919ecc28bbd2d54946870375140498793",
     "listening/ballad/layer3_feature2.wav": "c9c8736644135d3e74e865d5f600de198f8f35f13eb39902d8d949ea370d853d",
-    "listening/ballad/layer3_feature3.wav": "0e263586d926f21b081bbed021abcd956d6f9ae8bfc194c9287b6d131a3661a5",
-    "listening/ballad/layer3_feature38.wav": "3bb0bdf1cc15431347e2ce0c8c7a4fa8979005bdf4eed62dc4523dd926837987",
+    "listening/ballad/layer3_feature3.wav": "1e33d0f31449ce502a2c84cea979e67bb2331ba3d5d61ecc195ed57cebdf5344",
+    "listening/ballad/layer3_feature38.wav": "8c3628ae6d28f484e8b55c9d46260065ade7dcbec9e0c6d3f79d946132fa82a7",
     "listening/ballad/original.wav": "bdd5fba49ae161c0e3b9f0c3df4164a2d7cd8d40a912f08d870c9eb234c284c3",
     "listening/dance/layer1_feature0.wav": "581b5508ce17773d80c4d8d58f449dc9a5dadb8b20e1fa407938d866a7611cab",
     "listening/dance/layer1_feature1.wav": "701ac12c75d095ae55c6ac1d14815ee69214efe01f3993ac1602aa58c4b9f047",
@@ -61,10 +61,10 @@ LISTENING = {
     "listening/dance/layer1_feature3.wav": "03be36b921cd54a31ebde7cc24b93ec05d9b70a2434e9b6da031ad2384569125",
     "listening/dance/layer1_feature38.wav": "2eb6d2120786aab0cae6edeabd472007fe438a6e502a1b9ea9f2770960981035",
     "listening/dance/layer3_feature0.wav": "c9c8736644135d3e74e865d5f600de198f8f35f13eb39902d8d949ea370d853d",
-    "listening/dance/layer3_feature1.wav": "44a72c961ae8dace8802c0d84fad4e995fb70b772dece7d163b9f9e81598d3be",
+    "listening/dance/layer3_feature1.wav": "08089336e18d1ff6e0b313e0f512f724d72b632512f6288e7d52dd62c2f9a87a",
     "listening/dance/layer3_feature2.wav": "22aa6a5a7e495ab22ee8a08cd9dcce87bc5b63c6b34393f62103068ee27f8f87",
-    "listening/dance/layer3_feature3.wav": "b17a08dc66db54303e4239857b6b1bde7b75ff7fa8b429bbe91126fe30cce3e6",
-    "listening/dance/layer3_feature38.wav": "e8c2ae74b356ef69261433f79a11c4fa72428b9e27da43944fcdaaaeec4dd8cb",
+    "listening/dance/layer3_feature3.wav": "73cf1ef2f2666cd616ac22799eada10b6b198d8224a1f4bc656bcc1377857793",
+    "listening/dance/layer3_feature38.wav": "8d3609daab18af2c376d0648ff181f77080fe5e6491d145ef9dd8e31500c6399",
     "listening/dance/original.wav": "58b424f168c1536d4a4d731c83b07ec195306611dd080b1eecc5929167012c27",
 }
 

@@ -89,13 +89,17 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
     rows, cols = size[0] + kh - 1, size[1] + kw - 1
     alpha, beta = (s.astype(values.dtype) for s in chain_slopes(chain, c))
     cell_major = _channels_last(values)
-    starts = _starts(switches, size, cols, {} if cache is None else cache)
+    cache = {} if cache is None else cache
+    starts = _starts(switches, size, cols, cache)
     if cell_major:
         flat = np.moveaxis(values, 2, -1).reshape(n * b, -1, c)  # a view: the memory is in this order
     else:
         flat = np.ascontiguousarray(values).reshape(n * b, c, -1)
     out = np.zeros((n * b, weight.shape[1], rows, cols), dtype=values.dtype)
-    kernel = _kernels()["kernel"]
+    direct = cell_major and not overlap  # channels-last cells straight into the output, no transposition
+    kernel = _kernels()["cells" if direct else "channels"]
+    if direct:
+        starts = _cell_major(starts, cache)
     w = np.ascontiguousarray(weight, dtype=values.dtype)
     bounds = np.linspace(0, n * b, max(1, min(threads, n * b)) + 1).round().astype(int)
     if len(bounds) == 2:
@@ -125,6 +129,14 @@ def _starts(switches, size: tuple[int, int], cols: int, cache: dict) -> np.ndarr
     return cache[key]
 
 
+def _cell_major(starts: np.ndarray, cache: dict) -> np.ndarray:
+    """:func:`_starts` as (B, Q, C), for the channels-last kernel."""
+    key = ("fused-starts-cells", id(starts))
+    if key not in cache:
+        cache[key] = (starts, np.ascontiguousarray(starts.transpose(0, 2, 1)))  # keeps ``starts`` (and its id) alive
+    return cache[key][1]
+
+
 def _kernels() -> dict:
     global _KERNELS
     if _KERNELS is None:
@@ -136,7 +148,7 @@ def _kernels() -> dict:
         global _add_3x3
         jit = numba.njit(nogil=True, cache=True)
         _add_3x3 = jit(_add_3x3)  # called by the kernel, so compiled first
-        _KERNELS = {"kernel": jit(_unpool_transpose)}
+        _KERNELS = {"channels": jit(_unpool_transpose), "cells": jit(_cells_unpool_transpose)}
     return _KERNELS
 
 
@@ -210,3 +222,42 @@ def _add_3x3(o, where, value, n, w, base, cols):  # pragma: no cover - compiled 
         o[r] += w6 * v
         o[r + 1] += w7 * v
         o[r + 2] += w8 * v
+
+
+def _cells_unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batch, overlap, first, last):
+    """Items ``first:last`` of (NB, Q, C) channels-last signals through windows that do not overlap, cell by cell:
+    each non-zero value after the chain adds its kernel's taps around its switch (``starts`` (B, Q, C)) into the
+    padded output (NB, C_in, rows, cols); mostly zeros after a rectifier, so the branch is cheap."""
+    items, cells, channels = values.shape
+    c_in, kh, kw = weight.shape[1], weight.shape[2], weight.shape[3]
+    cols = out.shape[3]
+    plane = out.shape[2] * cols
+    zero = values.dtype.type(0)
+    for i in range(first, last):
+        b = i % batch
+        o = out[i].reshape(c_in * plane)
+        for q in range(cells):
+            for c in range(channels):
+                v = values[i, q, c]
+                u = alpha[c] * max(v, zero) + beta[c] * min(v, zero)
+                if u == 0:
+                    continue
+                for ci in range(c_in):
+                    r = starts[b, q, c] + ci * plane
+                    if kh == 3 and kw == 3:
+                        w = weight[c, ci]
+                        o[r] += w[0, 0] * u
+                        o[r + 1] += w[0, 1] * u
+                        o[r + 2] += w[0, 2] * u
+                        r += cols
+                        o[r] += w[1, 0] * u
+                        o[r + 1] += w[1, 1] * u
+                        o[r + 2] += w[1, 2] * u
+                        r += cols
+                        o[r] += w[2, 0] * u
+                        o[r + 1] += w[2, 1] * u
+                        o[r + 2] += w[2, 2] * u
+                        continue
+                    for ky in range(kh):
+                        for kx in range(kw):
+                            o[r + ky * cols + kx] += weight[c, ci, ky, kx] * u
