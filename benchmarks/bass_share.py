@@ -1,10 +1,10 @@
 """How bass-heavy a layer's auralisations are, per listening mode: the issue-13 complaint, measured.
 
-Usage: ``python benchmarks/bass_share.py AUDIO [--layer 1] [--seconds 30] [--modes mask,contrast]``. For every
-feature of the layer of the Choi demo model, rendered with ``--normalize none``: how many keep more than 90 % of
-their energy below 200 Hz, and the median spectral centroid (with its interquartile range); then the song's own
-share below 200 Hz and centroid.
-"""
+Usage: ``python benchmarks/bass_share.py AUDIO [--layer 1] [--seconds 30] [--modes mask,contrast,partition,distinct]``.
+
+For every feature of the layer of the Choi demo model, rendered with ``--normalize none``: how many keep more than
+90 % of their energy below 200 Hz, and the median spectral centroid (with its interquartile range); then the song's
+own share below 200 Hz and centroid."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--model", default=str(ROOT / "models" / "choi2016-synth.pt"))
     ap.add_argument("--layer", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--modes", default="mask,contrast")
+    ap.add_argument("--modes", default="mask,contrast,partition,distinct")
     args = ap.parse_args()
     for mode in args.modes.split(","):
         session = Session(args.model, device="cpu", options=RenderOptions(resynth=mode, normalize="none"))

@@ -1,12 +1,14 @@
 """Listening modes compared by the faithfulness measures, in one run: the table of issue 13.
 
-Usage: ``python benchmarks/faithfulness.py [--model models/choi2016-synth.pt] [--seconds 30] [--features 16]
-[--modes mask,contrast] [--songs real,dance,ballad]``. For each song (``real``: Kevin MacLeod's "Vibe Ace", CC BY
-3.0, from librosa 0.7.2's sdist via :mod:`real_audio`; the others: ``demo_audio/NAME.ogg``), each layer and each
-listening mode, with ``--normalize none``: the median pairwise distinguishability (dB), median specificity,
-retention and deletion over ``--features`` features spread evenly over the layer, and the ratio of each mode's
-distinguishability to ``mask``'s (:func:`auralise.studies.faithfulness.evaluate_layer`).
-"""
+Usage: ``python benchmarks/faithfulness.py [--model models/choi2016-synth.pt] [--seconds 30] [--features 64]
+[--modes mask,contrast,partition,distinct] [--songs real,dance,ballad]``.
+
+For each song (``real``: Kevin MacLeod's "Vibe Ace", CC BY 3.0, from librosa 0.7.2's sdist via :mod:`real_audio`;
+the others: ``demo_audio/NAME.ogg``), each layer and each listening mode, with ``--normalize none``: the median
+pairwise distinguishability (dB), median specificity, retention and deletion over ``--features`` features spread
+evenly over the layer (all of them by default; features never active on the song have no auralisation and are left
+out), and the ratio of each mode's distinguishability to ``mask``'s
+(:func:`auralise.studies.faithfulness.evaluate_layer`)."""
 
 from __future__ import annotations
 
@@ -38,8 +40,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(ROOT / "models" / "choi2016-synth.pt"))
     ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--features", type=int, default=16)
-    ap.add_argument("--modes", default="mask,contrast")
+    ap.add_argument("--features", type=int, default=64)
+    ap.add_argument("--modes", default="mask,contrast,partition,distinct")
     ap.add_argument("--songs", default="real,dance")
     ap.add_argument("--layers", default="1,2,3,4,5")
     args = ap.parse_args()
