@@ -23,7 +23,7 @@ Example
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -532,15 +532,18 @@ class Session:
         return TagResult(labels, starts, probabilities, seconds if length is None else float(length), activation)
 
 
-def layer_reference(session: Session, song: Song, layer: int | str | Layer, *, batch: int = 16) -> np.ndarray:
+def layer_reference(
+    session: Session, song: Song, layer: int | str | Layer, *, batch: int = 16, projections: Iterable | None = None
+) -> np.ndarray:
     """The layer's reference on the song for the session's layer-relative ``resynth`` mode, float32: its mean mask
     for ``contrast`` (F, T), its features' best claims for ``partition`` (F, T), both stacked for ``distinct``
-    (2, F, T)
-    (:func:`auralise.render.contrast.layer_accumulator`).
+    (2, F, T) (:func:`auralise.render.contrast.layer_accumulators`).
 
-    Every feature of the layer is projected with the session's method, selection and tap, ``batch`` at a time; the
-    references of every layer-relative mode are made from that one projection and kept on the song
-    (``song.references``) for the next feature of the same layer, in this mode or another.
+    Every feature of the layer is projected with the session's method, selection and tap, ``batch`` at a time, or
+    taken from ``projections`` (pairs of model-shaped ``D`` (k, ...) and activation maxima (k,) covering every
+    feature of the layer, e.g. an export's own); the references of every layer-relative mode are made from that one
+    projection and kept on the song (``song.references``) for the next feature of the same layer, in this mode or
+    another.
     """
     from auralise.choices import LAYER_RELATIVE_MODES
     from auralise.render.contrast import layer_accumulators, references_of
@@ -550,14 +553,22 @@ def layer_reference(session: Session, song: Song, layer: int | str | Layer, *, b
     check_choice(o.resynth, LAYER_RELATIVE_MODES, "layer-relative resynthesis mode")
     key = (lay.number, o.method, o.select, o.tap)
     if (o.resynth, *key) not in song.references:
+        if projections is None:
+            projections = _projections(session, song, lay, batch)
         accs = layer_accumulators(zero_peak=ZERO_PEAK)
-        for start in range(0, lay.channels, batch):
-            projection = session.project(song, lay, list(range(start, min(lay.channels, start + batch))))
-            G, active = session.frontend.to_grid(projection.D), projection.activation_max.double().cpu().numpy()
+        for D, activation_max in projections:
+            G, active = session.frontend.to_grid(D), np.asarray(activation_max, dtype=np.float64)
             for acc in accs.values():
                 acc.add(G, active)
         song.references.update({(mode, *key): ref for mode, ref in references_of(accs).items()})
     return song.references[(o.resynth, *key)]
+
+
+def _projections(session: Session, song: Song, lay: Layer, batch: int) -> Iterator[tuple]:
+    """Every feature of the layer projected, ``batch`` at a time: (D, activation maxima as float64 numpy)."""
+    for start in range(0, lay.channels, batch):
+        projection = session.project(song, lay, list(range(start, min(lay.channels, start + batch))))
+        yield projection.D, projection.activation_max.double().cpu().numpy()
 
 
 def _ranked(lay: Layer, stats: FeatureStats) -> list[FeatureRank]:

@@ -130,6 +130,9 @@ class SongExport:
         done = self.context.done
         records = {(n, f): done[(self.id, n, f)] for n, f in wanted if (self.id, n, f) in done}
         todo = [item for item in wanted if item not in records]
+        self.wanted: dict[int, list[int]] = {}  # layer -> its features still to render
+        for n, f in todo:
+            self.wanted.setdefault(n, []).append(f)
         self.work = Work(len(wanted))  # items finished by an earlier run count as work done
         self._progress(None, self.work.setup() + len(records) * self.work.per_feature)
         if plan.streamed:
@@ -179,13 +182,55 @@ class SongExport:
 
     def _render_group(self, projector, groups, stats, records) -> Iterator[Future]:
         """The whole song in memory: project the group, and hand each layer's batch to the writers."""
-        for number, feats, D in self._project(projector, groups):
+        from auralise.choices import LAYER_RELATIVE_MODES
+
+        relative = self.o.resynth in LAYER_RELATIVE_MODES
+        projected = self._project_relative(projector, groups, stats) if relative else self._project(projector, groups)
+        for number, feats, D in projected:
             self._progress(f"resynthesising layer {number}")
             yield self._write_batch(number, feats, D, stats[number], records)
 
-    def _project(self, projector, groups) -> Iterator[tuple[int, list[int], torch.Tensor]]:
-        """``projector.project(groups)``, reporting progress: layer by layer when the song is one chunk (its one
-        forward pass serves every call), else chunk by chunk (one forward pass per chunk serves every group)."""
+    def _project_relative(self, projector, groups, stats) -> Iterator[tuple[int, list[int], torch.Tensor]]:
+        """:meth:`_project` for a layer-relative mode: a layer's first group projects the whole layer once, its
+        reference is made from that (:func:`auralise.session.layer_reference`) and the projections of the features
+        still to render are kept (when they fit a quarter of the memory budget), so none is projected twice."""
+        import torch
+
+        for number, feats in groups:
+            kept = self._whole_layer(projector, number, stats[number])
+            if all(f in kept for f in feats):
+                self._progress(None, len(feats) * Work.PROJECT)
+                yield number, list(feats), torch.stack([kept.pop(f) for f in feats])
+            else:
+                yield from self._project(projector, [(number, feats)])
+
+    def _whole_layer(self, projector, number: int, stats) -> dict:
+        """Feature -> kept projection of layer ``number``, after making the layer's reference from every feature."""
+        from auralise.session import layer_reference
+
+        cache = self.__dict__.setdefault("_kept", {})
+        if number not in cache:
+            lay = next(x for x in self.lays if x.number == number)
+            wanted = set(self.wanted.get(number, ()))
+            if projector.S[0].numel() * projector.S.element_size() * len(wanted) > self.context.memory_budget // 4:
+                wanted = set()  # too many to hold: the features to render are projected again
+            kept = cache[number] = {}
+
+            def projections():
+                for start in range(0, lay.channels, GROUP_CAP):
+                    feats = list(range(start, min(lay.channels, start + GROUP_CAP)))
+                    for _, fs, D in self._project(projector, [(number, feats)], count=False):
+                        D = D.cpu()
+                        kept.update({f: D[k].clone() for k, f in enumerate(fs) if f in wanted})
+                        yield D, stats.maximum[fs].double().numpy()
+
+            layer_reference(self.session, self.song, number, projections=projections())
+        return cache[number]
+
+    def _project(self, projector, groups, *, count: bool = True) -> Iterator[tuple[int, list[int], torch.Tensor]]:
+        """``projector.project(groups)``, reporting progress (its work only when ``count``): layer by layer when the
+        song is one chunk (its one forward pass serves every call), else chunk by chunk (one forward pass per chunk
+        serves every group)."""
         import torch
 
         if len(projector.chunks) == 1:
@@ -193,7 +238,7 @@ class SongExport:
                 self._progress(f"projecting layer {number}")
                 with torch.inference_mode():
                     ((_, _, D),) = projector.project([(number, feats)])
-                self._progress(None, len(feats) * Work.PROJECT)
+                self._progress(None, len(feats) * Work.PROJECT if count else 0)
                 yield number, list(feats), D
             return
         S, axis, parts = projector.S, projector.time_axis, len(projector.chunks)
@@ -206,7 +251,8 @@ class SongExport:
                     out.narrow(axis, chunk.core_start, chunk.core_stop - chunk.core_start).copy_(D)
                 share = units * Work.PROJECT * (j + 1) // parts - reported
                 reported += share
-                self._progress(f"projecting {label}, part {j + 2} of {parts}" if j + 1 < parts else None, share)
+                self._progress(f"projecting {label}, part {j + 2} of {parts}" if j + 1 < parts else None,
+                               share if count else 0)  # fmt: skip
         for (number, feats), D in zip(groups, results):
             yield number, list(feats), D
 
