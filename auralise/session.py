@@ -23,7 +23,7 @@ Example
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -539,11 +539,9 @@ def layer_reference(
     for ``contrast`` (F, T), its features' best claims for ``partition`` (F, T), both stacked for ``distinct``
     (2, F, T) (:func:`auralise.render.contrast.layer_accumulators`).
 
-    Every feature of the layer is projected with the session's method, selection and tap, ``batch`` at a time, or
-    taken from ``projections`` (pairs of model-shaped ``D`` (k, ...) and activation maxima (k,) covering every
-    feature of the layer, e.g. an export's own); the references of every layer-relative mode are made from that one
-    projection and kept on the song (``song.references``) for the next feature of the same layer, in this mode or
-    another.
+    Every feature of the layer is projected with the session's options, ``batch`` at a time, or taken from
+    ``projections`` (pairs of ``D`` (k, ...) and activation maxima (k,) covering the layer, e.g. an export's own);
+    every layer-relative mode's reference is made from them and kept on the song (``song.references``).
     """
     from auralise.choices import LAYER_RELATIVE_MODES
     from auralise.render.contrast import layer_accumulators, references_of
@@ -553,8 +551,10 @@ def layer_reference(
     check_choice(o.resynth, LAYER_RELATIVE_MODES, "layer-relative resynthesis mode")
     key = (lay.number, o.method, o.select, o.tap)
     if (o.resynth, *key) not in song.references:
-        if projections is None:
-            projections = _projections(session, song, lay, batch)
+        if projections is None:  # the session's own, batch by batch
+            batches = (session.project(song, lay, list(range(a, min(lay.channels, a + batch)))) for a in
+                       range(0, lay.channels, batch))  # fmt: skip
+            projections = ((p.D, p.activation_max.double().cpu().numpy()) for p in batches)
         accs = layer_accumulators(zero_peak=ZERO_PEAK)
         for D, activation_max in projections:
             G, active = session.frontend.to_grid(D), np.asarray(activation_max, dtype=np.float64)
@@ -562,13 +562,6 @@ def layer_reference(
                 acc.add(G, active)
         song.references.update({(mode, *key): ref for mode, ref in references_of(accs).items()})
     return song.references[(o.resynth, *key)]
-
-
-def _projections(session: Session, song: Song, lay: Layer, batch: int) -> Iterator[tuple]:
-    """Every feature of the layer projected, ``batch`` at a time: (D, activation maxima as float64 numpy)."""
-    for start in range(0, lay.channels, batch):
-        projection = session.project(song, lay, list(range(start, min(lay.channels, start + batch))))
-        yield projection.D, projection.activation_max.double().cpu().numpy()
 
 
 def _ranked(lay: Layer, stats: FeatureStats) -> list[FeatureRank]:

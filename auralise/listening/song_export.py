@@ -184,48 +184,14 @@ class SongExport:
         """The whole song in memory: project the group, and hand each layer's batch to the writers."""
         from auralise.choices import LAYER_RELATIVE_MODES
 
-        relative = self.o.resynth in LAYER_RELATIVE_MODES
-        projected = self._project_relative(projector, groups, stats) if relative else self._project(projector, groups)
+        if self.o.resynth not in LAYER_RELATIVE_MODES:
+            projected = self._project(projector, groups)
+        else:
+            self.whole_layers = getattr(self, "whole_layers", None) or WholeLayers(self)
+            projected = self.whole_layers.project(projector, groups, stats)
         for number, feats, D in projected:
             self._progress(f"resynthesising layer {number}")
             yield self._write_batch(number, feats, D, stats[number], records)
-
-    def _project_relative(self, projector, groups, stats) -> Iterator[tuple[int, list[int], torch.Tensor]]:
-        """:meth:`_project` for a layer-relative mode: a layer's first group projects the whole layer once, its
-        reference is made from that (:func:`auralise.session.layer_reference`) and the projections of the features
-        still to render are kept (when they fit a quarter of the memory budget), so none is projected twice."""
-        import torch
-
-        for number, feats in groups:
-            kept = self._whole_layer(projector, number, stats[number])
-            if all(f in kept for f in feats):
-                self._progress(None, len(feats) * Work.PROJECT)
-                yield number, list(feats), torch.stack([kept.pop(f) for f in feats])
-            else:
-                yield from self._project(projector, [(number, feats)])
-
-    def _whole_layer(self, projector, number: int, stats) -> dict:
-        """Feature -> kept projection of layer ``number``, after making the layer's reference from every feature."""
-        from auralise.session import layer_reference
-
-        cache = self.__dict__.setdefault("_kept", {})
-        if number not in cache:
-            lay = next(x for x in self.lays if x.number == number)
-            wanted = set(self.wanted.get(number, ()))
-            if projector.S[0].numel() * projector.S.element_size() * len(wanted) > self.context.memory_budget // 4:
-                wanted = set()  # too many to hold: the features to render are projected again
-            kept = cache[number] = {}
-
-            def projections():
-                for start in range(0, lay.channels, GROUP_CAP):
-                    feats = list(range(start, min(lay.channels, start + GROUP_CAP)))
-                    for _, fs, D in self._project(projector, [(number, feats)], count=False):
-                        D = D.cpu()
-                        kept.update({f: D[k].clone() for k, f in enumerate(fs) if f in wanted})
-                        yield D, stats.maximum[fs].double().numpy()
-
-            layer_reference(self.session, self.song, number, projections=projections())
-        return cache[number]
 
     def _project(self, projector, groups, *, count: bool = True) -> Iterator[tuple[int, list[int], torch.Tensor]]:
         """``projector.project(groups)``, reporting progress (its work only when ``count``): layer by layer when the
@@ -350,7 +316,7 @@ class SongExport:
         silent (:data:`~auralise.render.resynth.NEVER_ACTIVE`, :data:`~auralise.render.resynth.NUMERICALLY_ZERO`)
         or None."""
         ranks = stats.ranks()
-        seeds = self._seeds(number, stats)
+        seeds = _seed_places(self, number, stats)
         batch = []
         for k, f in enumerate(feats):
             rel = f"{self.id}/{output_name(number, f, 'wav')}"
@@ -373,18 +339,6 @@ class SongExport:
             if seeds is not None:  # --select max/topk:K: where the seeded units are (the page plays from there)
                 batch[-1]["seeds"] = seeds.of(f)
         return batch
-
-    def _seeds(self, number: int, stats):
-        """The seeded units' places of a layer (:class:`auralise.listening.single.SeedPlaces`), made once per layer;
-        None for ``--select map``."""
-        from auralise.listening.single import SeedPlaces
-
-        if self.o.select == "map":
-            return None
-        cache = self.__dict__.setdefault("_seed_places", {})
-        if number not in cache:
-            cache[number] = SeedPlaces(self.session, self.song, next(x for x in self.lays if x.number == number), stats)
-        return cache[number]
 
     def _write_files(self, batch: list[dict], grid: np.ndarray, waves: np.ndarray, records: dict) -> None:
         """Write a batch's WAVs and thumbnails (``grid`` (K, F, T), or block-reduced already when rendered on the
@@ -424,6 +378,51 @@ class SongExport:
             self.stage = self.stage if stage is None else stage
             if self.context.progress is not None:
                 self.context.progress(self.id, self.units, self.work.total(), self.stage)
+
+
+class WholeLayers:
+    """An export's projections for a layer-relative mode: a layer's first group projects the whole layer once, its
+    reference is made from that (:func:`auralise.session.layer_reference`) and the projections of the features
+    still to render are kept (when they fit a quarter of the memory budget), so none is projected twice."""
+
+    def __init__(self, export: SongExport):
+        self.export = export
+        self.kept: dict[int, dict] = {}  # layer -> feature -> its projection, until rendered
+
+    def project(self, projector, groups, stats) -> Iterator[tuple[int, list[int], torch.Tensor]]:
+        """:meth:`SongExport._project` of ``groups``, from the kept projections where they are."""
+        import torch
+
+        for number, feats in groups:
+            kept = self._whole_layer(projector, number, stats[number])
+            if all(f in kept for f in feats):
+                self.export._progress(None, len(feats) * Work.PROJECT)
+                yield number, list(feats), torch.stack([kept.pop(f) for f in feats])
+            else:
+                yield from self.export._project(projector, [(number, feats)])
+
+    def _whole_layer(self, projector, number: int, stats) -> dict:
+        """Feature -> kept projection of layer ``number``, after making the layer's reference from every feature."""
+        from auralise.session import layer_reference
+
+        export = self.export
+        if number not in self.kept:
+            lay = next(x for x in export.lays if x.number == number)
+            wanted = set(export.wanted.get(number, ()))
+            if projector.S[0].numel() * projector.S.element_size() * len(wanted) > export.context.memory_budget // 4:
+                wanted = set()  # too many to hold: the features to render are projected again
+            kept = self.kept[number] = {}
+
+            def projections():
+                for start in range(0, lay.channels, GROUP_CAP):
+                    feats = list(range(start, min(lay.channels, start + GROUP_CAP)))
+                    for _, fs, D in export._project(projector, [(number, feats)], count=False):
+                        D = D.cpu()
+                        kept.update({f: D[k].clone() for k, f in enumerate(fs) if f in wanted})
+                        yield D, stats.maximum[fs].double().numpy()
+
+            layer_reference(export.session, export.song, number, projections=projections())
+        return self.kept[number]
 
 
 @dataclass(frozen=True)
@@ -471,6 +470,20 @@ def song_plan(fe: Frontend, n_samples: int, budget: int, options: ExportOptions,
 
 
 _WRITER = threading.local()
+
+
+def _seed_places(export: SongExport, number: int, stats):
+    """The seeded units' places of a layer (:class:`auralise.listening.single.SeedPlaces`), made once per layer;
+    None for ``--select map``."""
+    from auralise.listening.single import SeedPlaces
+
+    if export.o.select == "map":
+        return None
+    cache = export.__dict__.setdefault("_seed_places", {})
+    if number not in cache:
+        lay = next(x for x in export.lays if x.number == number)
+        cache[number] = SeedPlaces(export.session, export.song, lay, stats)
+    return cache[number]
 
 
 def _yield_to_projection() -> None:
