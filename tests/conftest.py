@@ -202,3 +202,20 @@ def real_recording() -> Path:
         return vibe_ace()
     except (RuntimeError, OSError, KeyError) as exc:
         pytest.skip(f"the real recording (librosa 0.7.2 sdist) cannot be had: {exc}")
+
+
+@pytest.fixture
+def projected_features(monkeypatch):
+    """The features ``ChunkedProjector.project`` is asked for during the test, in order (a list that fills as the
+    test runs; clear it to count from a point on)."""
+    from auralise.engine import chunking
+
+    seen: list[int] = []
+    real = chunking.ChunkedProjector.project
+
+    def counting(self, groups):
+        seen.extend(f for _, feats in groups for f in feats)
+        return real(self, groups)
+
+    monkeypatch.setattr(chunking.ChunkedProjector, "project", counting)
+    return seen

@@ -123,7 +123,9 @@ def test_rerun_is_byte_identical(tmp_path, exported, choi_model, songs):
     assert wav_digests(out) == wav_digests(exported)
 
 
-def test_interrupted_export_resumes_without_redoing_work(tmp_path, monkeypatch, exported, choi_model, songs):
+def test_interrupted_export_resumes_without_redoing_work(
+    tmp_path, monkeypatch, exported, choi_model, songs, projected_features
+):
     out = tmp_path / "cut"
     args = (choi_model, *songs, "--out", out, "--layers", "1,3", "--features", "0-2", "--figures")
     original = SongExport._write_files
@@ -145,18 +147,9 @@ def test_interrupted_export_resumes_without_redoing_work(tmp_path, monkeypatch, 
 
     code, _, _ = _run(*args)
     assert code == 2  # an unfinished export is not overwritten without being asked
-    projected = []
-    from auralise.engine import chunking
-
-    real = chunking.ChunkedProjector.project
-
-    def counting(self, groups):
-        projected.extend(f for _, fs in groups for f in fs)
-        return real(self, groups)
-
-    monkeypatch.setattr(chunking.ChunkedProjector, "project", counting)
+    projected_features.clear()
     assert _run(*args, "--resume")[0] == 0
-    assert len(projected) == 12 - finished
+    assert len(projected_features) == 12 - finished
     assert wav_digests(out) == wav_digests(exported)
     manifest = json.loads((out / "manifest.json").read_text())
     assert sum(len(s["items"]) for s in manifest["songs"]) == 12

@@ -445,24 +445,16 @@ def test_cli_distinct_writes_tagged_wavs_that_keep_only_the_features_cells(capsy
         assert 0 < energies["distinct", f] < energies["partition", f] < song
 
 
-def test_a_layer_relative_export_projects_each_feature_once(capsys, tmp_path, choi_model, music_files, monkeypatch):
+def test_a_layer_relative_export_projects_each_feature_once(
+    capsys, tmp_path, choi_model, music_files, monkeypatch, projected_features
+):
     """export --resynth distinct: the layer's first group projects every feature of the layer once, the reference
     is made from those projections and the chosen features are rendered from them (none projected twice); the WAVs
     equal the single-song command's, whose reference comes from the session's own projections."""
-    import auralise.engine.chunking as chunking
-
-    projected = []
-    project = chunking.ChunkedProjector.project
-
-    def counted(self, groups):
-        projected.extend(f for _, feats in groups for f in feats)
-        return project(self, groups)
-
-    monkeypatch.setattr(chunking.ChunkedProjector, "project", counted)
     r = run(capsys, ["export", choi_model, music_files["wav"], "--out", tmp_path / "set", "--layers", "1",
                      "--features", "0-3,6", "--resynth", "distinct", "--quiet"])  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert sorted(projected) == list(range(8))  # each of the test model's 8 layer-1 features once
+    assert sorted(projected_features) == list(range(8))  # each of the test model's 8 layer-1 features once
     monkeypatch.undo()
     r = run(capsys, [choi_model, music_files["wav"], "--layer", "1", "--feature", "3", "--feature", "6",
                      "--resynth", "distinct", "--out", tmp_path / "one", "--no-plot"])  # fmt: skip
