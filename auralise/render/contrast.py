@@ -193,10 +193,15 @@ def mean_normalised(G: np.ndarray, zero_peak: float) -> tuple[np.ndarray, np.nda
     loud : np.ndarray, shape (K,), bool
     """
     M, loud = peak_normalised(G, zero_peak)
+    return _over_mean(M, loud), loud
+
+
+def _over_mean(M: np.ndarray, loud: np.ndarray) -> np.ndarray:
+    """Peak-normalised masks M (K, F, T) divided by their means (zero for features not ``loud``)."""
     means = M.reshape(len(M), -1).mean(axis=1, dtype=np.float64) if M.size else np.zeros(len(M))
     scale = np.zeros(len(M), dtype=np.float32)
     scale[loud] = (1.0 / means[loud]).astype(np.float32)
-    return M * scale[:, None, None], loud
+    return M * scale[:, None, None]
 
 
 def _checked(reference, G: np.ndarray, mode: str) -> np.ndarray:
@@ -232,7 +237,12 @@ def partition_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> n
     """
     reference = _checked(reference, G, "partition")
     N, _ = mean_normalised(G, zero_peak)
-    return ((N > 0) & (N >= reference[None] * np.float32(1.0 - PARTITION_TOLERANCE))).astype(np.float32)
+    return _claims(N, reference).astype(np.float32)
+
+
+def _claims(N: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """(K, F, T) bool: where each feature's ``N`` is positive and within the tolerance of the best claim ``W``."""
+    return (N > 0) & (N >= W[None] * np.float32(1.0 - PARTITION_TOLERANCE))
 
 
 def distinct_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np.ndarray:
@@ -250,9 +260,9 @@ def distinct_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np
     reference = np.asarray(reference, dtype=np.float32)
     if reference.shape != (2, *np.shape(G)[1:]):
         raise BadParameterError(f"the distinct reference must have shape (2, {np.shape(G)[1]}, {np.shape(G)[2]})")
-    M, _ = peak_normalised(G, zero_peak)
+    M, loud = peak_normalised(G, zero_peak)  # once, for both conditions
     above = M > reference[0][None] + np.float32(DISTINCT_MARGIN)
-    return partition_masks(G, reference[1], zero_peak) * above
+    return (_claims(_over_mean(M, loud), reference[1]) & above).astype(np.float32)
 
 
 _MASKS = {"contrast": contrast_masks, "partition": partition_masks, "distinct": distinct_masks}
