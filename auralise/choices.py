@@ -20,6 +20,7 @@ __all__ = [
     "SELECTIONS",
     "RESYNTH_MODES",
     "LAYER_RELATIVE_MODES",
+    "ATLAS_RESYNTH_MODES",
     "PHASES",
     "NORMALISATIONS",
     "FRONTEND_KINDS",
@@ -42,6 +43,7 @@ __all__ = [
     "METHOD_HELP",
     "SELECT_HELP",
     "RESYNTH_HELP",
+    "ATLAS_RESYNTH_HELP",
     "OUTPUT_RATES",
     "OUTPUT_SR_HELP",
     "ABOVE_BANDS",
@@ -67,11 +69,14 @@ SELECT_HELP = "Which activations seed the projection: map, max, or topk:K."
 
 # ---------------------------------------------------------------------------------------------------- resynthesis
 
-# the projection as a mask on the song's STFT (Choi), as the magnitude itself, or as a mask relative to its layer's
-# features (contrast: against their mean mask; partition: the song's cells shared out among them; distinct: both)
-RESYNTH_MODES = ("mask", "magnitude", "contrast", "partition", "distinct")
+# the projection as a mask relative to its layer's features (distinct, the default: the cells the feature claims
+# against every sibling where it also stands out from their mean mask; contrast: against their mean mask only;
+# partition: the song's cells shared out among them), as a mask on the song's STFT (Choi 2016), or as the magnitude
+RESYNTH_MODES = ("distinct", "mask", "magnitude", "contrast", "partition")
 # the modes that need a reference made from every feature of the layer on the whole song (auralise.render.contrast)
-LAYER_RELATIVE_MODES = ("contrast", "partition", "distinct")
+LAYER_RELATIVE_MODES = ("distinct", "contrast", "partition")
+# the atlas renders single units in short excerpts, where no whole-layer reference exists: Choi's mask by default
+ATLAS_RESYNTH_MODES = tuple(m for m in RESYNTH_MODES if m not in LAYER_RELATIVE_MODES)
 PHASES = ("original", "griffinlim")  # the song's own phase, or a Griffin-Lim estimate
 NORMALISATIONS = ("peak", "none")  # each WAV peaks at 0.99, or levels stay comparable across features
 
@@ -87,12 +92,14 @@ ABOVE_BAND_HELP = (
     "band comes through with the feature); silent keeps only what the model heard."
 )
 RESYNTH_HELP = (
-    "mask: the projection as a 0-1 mask on the song's STFT (Choi 2016); magnitude: the projection as the "
-    "magnitude; contrast: the mask where it exceeds the layer's mean mask, so what all features share cancels; "
-    "partition: the song split among the layer's features, each cell to the feature that claims it most strongly "
-    "relative to its own mean; distinct: the partition's cells where the feature's mask also exceeds the layer's "
-    "mean mask (contrast, partition and distinct project the whole layer once)."
+    "distinct: the song's cells this feature claims most strongly of its layer's features and where its mask "
+    "exceeds the layer's mean mask (what is particular to it); mask: the projection as a 0-1 mask on the song's STFT "
+    "(Choi 2016); magnitude: the projection as the magnitude; contrast: the mask where it exceeds the layer's mean "
+    "mask; partition: the song split among the layer's features, each cell to the one that claims it most strongly "
+    "relative to its own mean. distinct, contrast and partition project the whole layer once per song; a song "
+    "streamed in parts gets mask."
 )
+ATLAS_RESYNTH_HELP = "mask: the projection as a 0-1 mask on the excerpt's STFT (Choi 2016); magnitude: as magnitude."
 PHASE_HELP = "original: the song's own STFT phase; griffinlim: a phase estimated from the magnitude (Griffin-Lim)."
 NORMALIZE_HELP = "peak: each WAV peaks at 0.99; none: keep levels comparable across features (float WAV)."
 

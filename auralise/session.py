@@ -86,11 +86,10 @@ class RenderOptions:
 
     ``method`` the backward rule (:data:`auralise.choices.METHODS`); ``select`` which activations seed the projection
     (``map``, ``max`` or ``topk:K``); ``tap`` which tensor is the layer (:data:`auralise.choices.TAPS`); ``resynth``
-    the projection as a mask on the song's STFT or as its magnitude; ``phase`` the song's own or Griffin-Lim;
-    ``normalize`` each WAV to a 0.99 peak, or levels kept comparable; ``output_sr`` the WAV's rate (``"model"``,
-    ``"original"`` or Hz) and ``above_band`` the mask above the model's band there (:mod:`auralise.render.rate`).
-    A bad value is a one-line
-    :class:`~auralise.errors.BadParameterError`.
+    how it is heard (:data:`auralise.choices.RESYNTH_MODES`, default ``distinct``); ``phase`` the song's own or
+    Griffin-Lim; ``normalize`` each WAV to a 0.99 peak, or levels kept comparable; ``output_sr`` the WAV's rate
+    (``"model"``, ``"original"`` or Hz) and ``above_band`` the mask above the model's band there
+    (:mod:`auralise.render.rate`). A bad value is a one-line :class:`~auralise.errors.BadParameterError`.
 
     Example
     -------
@@ -101,7 +100,7 @@ class RenderOptions:
     method: str = "deconvnet"
     select: str = "map"
     tap: str = "block"
-    resynth: str = "mask"
+    resynth: str = RESYNTH_MODES[0]
     phase: str = "original"
     normalize: str = "peak"
     output_sr: str | int = "model"
@@ -442,12 +441,12 @@ class Session:
             Unpacks as ``waves`` (K, n), ``gains`` (K,), ``grid`` (K, F, T); also ``silent`` and ``reasons``
             (:func:`auralise.render.resynth.render_waves`).
         """
-        from auralise.choices import LAYER_RELATIVE_MODES
+        from auralise.render.contrast import relative_to_layer
         from auralise.render.resynth import render_waves
 
         o = self.options
         reference = None
-        if o.resynth in LAYER_RELATIVE_MODES and not self.frontend.projection_is_audio:  # render_waves refuses them
+        if relative_to_layer(o.resynth, self.frontend):
             if layer is None:
                 raise BadParameterError(f"the {o.resynth} resynthesis needs the projections' layer (layer=)")
             reference = layer_reference(self, song, layer)

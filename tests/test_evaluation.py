@@ -88,7 +88,7 @@ def test_evaluate_json_of_a_band_pass_model(capsys, bandpass, demo_song_path, tm
     check_schema(doc)
     assert json.loads(out.read_text()) == doc and f"wrote {out}" in err
     (res,) = doc["results"]
-    assert res["layer"] == 1 and res["song"] == demo_song_path and res["options"]["resynth"] == "mask"
+    assert res["layer"] == 1 and res["song"] == demo_song_path and res["options"]["resynth"] == "distinct"
     assert [f["feature"] for f in res["features"]] == [0, 1, 2]  # default: all features
     assert all(f["specificity"] > 100 for f in res["features"])  # each band hardly excites the others
     assert all(0.1 < f["retention"] < 1.0 for f in res["features"])

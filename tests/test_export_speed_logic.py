@@ -25,7 +25,7 @@ from auralise.listening.export import ExportOptions, export
 from auralise.listening.song_export import SongExport, song_plan
 from auralise.render.device import render_on_device, stft_on_device
 from auralise.render.thumbnail import MAX_HEIGHT, MAX_WIDTH, _block_max
-from auralise.session import Session
+from auralise.session import RenderOptions, Session
 
 REPO = Path(__file__).resolve().parents[1]
 CHOI = REPO / "models" / "choi2016-synth.pt"
@@ -33,7 +33,7 @@ CHOI = REPO / "models" / "choi2016-synth.pt"
 
 @pytest.fixture(scope="module")
 def session() -> Session:
-    return Session(CHOI, device="cpu")
+    return Session(CHOI, device="cpu", options=RenderOptions(resynth="mask"))  # what renders on a device
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_projection_loop_and_device_rendering_copy_only_the_final_audio(short_so
     monkeypatch.setattr(chunking.ChunkedProjector, "_seeds", copies.scoped("seeds", seeds))
     render_and_write = SongExport._render_and_write
     monkeypatch.setattr(SongExport, "_render_and_write", copies.scoped("writer", render_and_write))
-    options = ExportOptions(layers="1,3", features="0-9")
+    options = ExportOptions(layers="1,3", features="0-9", render=RenderOptions(resynth="mask"))
     manifest = export(CHOI, [short_song], tmp_path / "set", options=options, device="cpu", workers=2)
     assert len(manifest["songs"][0]["items"]) == 20
     assert calls["render"] >= 4  # batches of each layer were rendered on the "device"

@@ -378,13 +378,22 @@ def test_cli_partition_writes_tagged_wavs(capsys, tmp_path, choi_model, music_fi
 
 
 @pytest.mark.parametrize("mode", ["contrast", "partition", "distinct"])
-def test_a_streamed_export_refuses_the_layer_relative_modes(capsys, tmp_path, choi_model, music_files, mode):
-    r = run(capsys, ["export", choi_model, music_files["wav"], "--out", tmp_path / "x", "--layers", "1",
-                     "--features", "0", "--resynth", mode, "--memory", "0.0005", "--quiet"])  # fmt: skip
-    assert r.exit_code == 2, r.output
-    assert f"the {mode} resynthesis needs the whole song in memory" in r.err
-    assert len(r.err.strip().splitlines()) == 1 and "Traceback" not in r.output
-    assert not list((tmp_path / "x").rglob("*.wav"))
+def test_a_streamed_export_falls_back_to_mask_and_says_so(capsys, tmp_path, choi_model, music_files, mode):
+    """A song streamed at the --memory budget has no whole-layer reference: it is rendered with mask, exactly as
+    --resynth mask renders it, and the note is printed and kept in the manifest."""
+    common = ["export", choi_model, music_files["wav"], "--layers", "1", "--features", "0,3", "--memory", "0.0005",
+              "--quiet"]  # fmt: skip
+    r = run(capsys, [*common, "--out", tmp_path / "x", "--resynth", mode])
+    assert r.exit_code == 0, r.output
+    note = f"resynthesised with mask, not {mode}, which needs the whole song in memory"
+    assert note in r.err and "Traceback" not in r.output
+    (song,) = json.loads((tmp_path / "x" / "manifest.json").read_text())["songs"]
+    assert any(note in n for n in song["notes"])
+    assert run(capsys, [*common, "--out", tmp_path / "m", "--resynth", "mask"]).exit_code == 0
+    fallback, mask = (sorted((tmp_path / d).rglob("layer*.wav")) for d in ("x", "m"))
+    assert len(fallback) == 2 and [p.name for p in fallback] == [p.name for p in mask]
+    for a, b in zip(fallback, mask):
+        assert a.read_bytes() == b.read_bytes()
 
 
 def slow_distinct(G: np.ndarray, active: np.ndarray) -> np.ndarray:
@@ -437,7 +446,7 @@ def test_cli_distinct_writes_tagged_wavs_that_keep_only_the_features_cells(capsy
                          "--resynth", mode, "--normalize", "none", "--out", out, "--no-plot"])  # fmt: skip
         assert r.exit_code == 0, r.output
         for f in (0, 5):
-            wav = out / f"layer3_feature{f}_{mode}_nonorm.wav"
+            wav = out / f"layer3_feature{f}{'' if mode == 'distinct' else '_' + mode}_nonorm.wav"  # the default
             assert parse_output_name(wav.name).options["resynth"] == mode
             energies[mode, f] = float(np.sum(sf.read(wav)[0] ** 2))
     song = float(np.sum(auralise.load_audio(music_files["wav"], sr=11025)[0] ** 2))
@@ -462,5 +471,5 @@ def test_a_layer_relative_export_projects_each_feature_once(
     song = next(p for p in (tmp_path / "set").iterdir() if p.is_dir())
     for f in (3, 6):
         exported, _ = sf.read(song / f"layer1_feature{f}.wav", dtype="int16")  # the manifest names the options
-        single, _ = sf.read(tmp_path / "one" / f"layer1_feature{f}_distinct.wav", dtype="int16")
+        single, _ = sf.read(tmp_path / "one" / f"layer1_feature{f}.wav", dtype="int16")  # the default mode
         np.testing.assert_array_equal(exported, single)

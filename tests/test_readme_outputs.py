@@ -13,14 +13,19 @@ with the unfused path to 4e-7 relative (``tests/test_fused.py``), and the 8 WAVs
 old ones by at most one least significant bit, on at most 116 of 220 500 samples; the layer-1 and Pons WAVs are
 byte-identical.
 
-The commands (``M`` the repository)::
+Re-pinned for issue 13's new default listening mode, ``distinct``: the README's commands now write distinct
+auralisations (``RUN``, ``RUN2``, ``LISTENING``), and the same commands with ``--resynth mask`` must still write
+exactly the old sums (``MASK_*``: Choi's method unchanged, only the single command's names gain the ``_mask`` tag).
+Features silent under both modes (layer 3, feature 0 and 2) keep their sums.
+
+The commands (``M`` the repository), each also with ``--resynth mask``::
 
     auralise M/models/choi2016-synth.pt M/demo_audio/dance.ogg --layer 3 --feature 38 --out run
     auralise export M/models/choi2016-synth.pt M/demo_audio/dance.ogg M/demo_audio/ballad.ogg --out listening \\
         --layers 1,3 --features 0-3,38 --quiet
     auralise M/models/pons-synth.pt M/demo_audio/hiphop.ogg --layer 2 --feature 5 --select max --out run2
 
-About 20 s on two CPU cores, the export most of it.
+About 50 s on two CPU cores, the exports most of it.
 """
 
 from __future__ import annotations
@@ -37,13 +42,13 @@ CHOI = REPO / "models" / "choi2016-synth.pt"
 PONS = REPO / "models" / "pons-synth.pt"
 DANCE, BALLAD, HIPHOP = (REPO / "demo_audio" / f"{name}.ogg" for name in ("dance", "ballad", "hiphop"))
 
-RUN = {
-    "run/layer3_feature38.wav": "8d3609daab18af2c376d0648ff181f77080fe5e6491d145ef9dd8e31500c6399",
+MASK_RUN = {
+    "run/layer3_feature38_mask.wav": "8d3609daab18af2c376d0648ff181f77080fe5e6491d145ef9dd8e31500c6399",
 }
-RUN2 = {  # --select max is named in the file (issue 16's naming template); the sum is unchanged
-    "run2/layer2_feature5_max.wav": "a82d84c15e76a779b272e5ab164402cab2d233f172030ef7664e02c926754a88",
+MASK_RUN2 = {  # --select max is named in the file (issue 16's naming template); the sum is unchanged
+    "run2/layer2_feature5_max_mask.wav": "a82d84c15e76a779b272e5ab164402cab2d233f172030ef7664e02c926754a88",
 }
-LISTENING = {
+MASK_LISTENING = {  # an export names its files without option tags
     "listening/ballad/layer1_feature0.wav": "b07f596d4c9704cbee442d4aab2a88c2a37d81276a31aa4e5309dde60faa9965",
     "listening/ballad/layer1_feature1.wav": "370e9715dd624131d79a2b9ac4b94b2e74e2dd53c4df523a48e33247f300e92f",
     "listening/ballad/layer1_feature2.wav": "c0f557df6eed3db60936acce8418752ec254bed47390d08bfd188987354479b0",
@@ -68,6 +73,37 @@ LISTENING = {
     "listening/dance/original.wav": "58b424f168c1536d4a4d731c83b07ec195306611dd080b1eecc5929167012c27",
 }
 
+RUN = {
+    "run/layer3_feature38.wav": "9bfbe5572a75bac6ea6092b34987cc0c7942c878c6100b463d972190c08449f4",
+}
+RUN2 = {
+    "run2/layer2_feature5_max.wav": "1a05749b61a0c2d6a6ea66e5d68515b679622e73047e8682980feb0eed3d17bd",
+}
+LISTENING = {
+    "listening/ballad/layer1_feature0.wav": "a062a66947e4601825e276f6f6f35043950daf39ff0a1a981604779933eae2db",
+    "listening/ballad/layer1_feature1.wav": "bc565ac06664ce33be32002d69bed1464b472886ae82e722e754b6d4c92ecd9c",
+    "listening/ballad/layer1_feature2.wav": "176a8c9262afbb688b7219ecbf5fa5dc2712dfaee9dbf41e68b4c186d27032a6",
+    "listening/ballad/layer1_feature3.wav": "0266a08c28ca24a03e2767311542d82210c13528b0c1f3424990db6711155937",
+    "listening/ballad/layer1_feature38.wav": "fecc684945fcf2810c1e75452aa0a24cff4330fe75bc9ac8c5d7f525c2f4abfa",
+    "listening/ballad/layer3_feature0.wav": "c9c8736644135d3e74e865d5f600de198f8f35f13eb39902d8d949ea370d853d",
+    "listening/ballad/layer3_feature1.wav": "1850eeee7461587608e9f5d88b595cf4022b1bc34a89f56fbc99f6b9ecb62d3d",
+    "listening/ballad/layer3_feature2.wav": "c9c8736644135d3e74e865d5f600de198f8f35f13eb39902d8d949ea370d853d",
+    "listening/ballad/layer3_feature3.wav": "370eae47c538f3dd3f338d3a9a913a9ed7bbe92478bf956f82a9ecaf0ef7a9fa",
+    "listening/ballad/layer3_feature38.wav": "ad84e2eff6e6588fe2995bc69531d9714f0e1c125e91ec7ccb739a9fc7e12c11",
+    "listening/ballad/original.wav": "bdd5fba49ae161c0e3b9f0c3df4164a2d7cd8d40a912f08d870c9eb234c284c3",
+    "listening/dance/layer1_feature0.wav": "6fcbdb5843140e1dfe9b1ba7103c7052b6426eab5bcc03167e9f53c682c647f6",
+    "listening/dance/layer1_feature1.wav": "c323e7040a70799338de203358e02c1921357b5e4be1bf733d96471724ea6f75",
+    "listening/dance/layer1_feature2.wav": "edbfa681a1d4fc5890cb986ec8a64369ec306d77c94bc52f66f45a07396db056",
+    "listening/dance/layer1_feature3.wav": "2c25d4a555d1f6f6ae32dbd568ef867ed5d901976dc48e508c031f23582b1063",
+    "listening/dance/layer1_feature38.wav": "e22c694d5d6f13ba104af569841ba9d0ed23e27d0d6f804650d5c436044ba3ee",
+    "listening/dance/layer3_feature0.wav": "c9c8736644135d3e74e865d5f600de198f8f35f13eb39902d8d949ea370d853d",
+    "listening/dance/layer3_feature1.wav": "830a5ec0ebea91217926b8be38f2448995a0d0a9705f9604a2053fd726a5c6e0",
+    "listening/dance/layer3_feature2.wav": "2563275a6ccaee7649140406c6330fce31d11d7395218ef575358309b050cd7d",
+    "listening/dance/layer3_feature3.wav": "d5b7e7aa7cc5cabdf5b17d346cc8708d812e252dce5acfd85ded2ad92a8dcbea",
+    "listening/dance/layer3_feature38.wav": "9bfbe5572a75bac6ea6092b34987cc0c7942c878c6100b463d972190c08449f4",
+    "listening/dance/original.wav": "58b424f168c1536d4a4d731c83b07ec195306611dd080b1eecc5929167012c27",
+}
+
 
 def run(*args: object) -> None:
     """``auralise ARGS`` in this process; fails the test unless it exits 0."""
@@ -87,18 +123,25 @@ def wav_sums(folder: Path, under: str) -> dict[str, str]:
 def test_single_feature_of_the_quick_start(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     run(CHOI, DANCE, "--layer", 3, "--feature", 38, "--out", "run")
-    assert wav_sums(tmp_path, "run") == RUN
+    run(CHOI, DANCE, "--layer", 3, "--feature", 38, "--out", "run", "--resynth", "mask")
+    assert wav_sums(tmp_path, "run") == RUN | MASK_RUN
 
 
 def test_strongest_unit_of_the_pons_model(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     run(PONS, HIPHOP, "--layer", 2, "--feature", 5, "--select", "max", "--out", "run2")
-    assert wav_sums(tmp_path, "run2") == RUN2
+    run(PONS, HIPHOP, "--layer", 2, "--feature", 5, "--select", "max", "--out", "run2", "--resynth", "mask")
+    assert wav_sums(tmp_path, "run2") == RUN2 | MASK_RUN2
 
 
-def test_listening_set_export(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("mode", ["distinct", "mask"])
+def test_listening_set_export(tmp_path, monkeypatch, mode) -> None:
     monkeypatch.chdir(tmp_path)
-    run("export", CHOI, DANCE, BALLAD, "--out", "listening", "--layers", "1,3", "--features", "0-3,38", "--quiet")
-    assert wav_sums(tmp_path, "listening") == LISTENING
+    extra = ["--resynth", "mask"] if mode == "mask" else []  # the README's command, and it with Choi's mask
+    run("export", CHOI, DANCE, BALLAD, "--out", "listening", "--layers", "1,3", "--features", "0-3,38", "--quiet",
+        *extra)  # fmt: skip
+    expected, single = (LISTENING, RUN["run/layer3_feature38.wav"]) if mode == "distinct" else (
+        MASK_LISTENING, MASK_RUN["run/layer3_feature38_mask.wav"])  # fmt: skip
+    assert wav_sums(tmp_path, "listening") == expected
     # the single-song command and the export render the same feature of the same song identically
-    assert LISTENING["listening/dance/layer3_feature38.wav"] == RUN["run/layer3_feature38.wav"]
+    assert expected["listening/dance/layer3_feature38.wav"] == single

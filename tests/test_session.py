@@ -27,7 +27,7 @@ SONG = ROOT / "demo_audio" / "dance.ogg"
 
 @pytest.fixture(scope="module")
 def session() -> Session:
-    return Session(MODEL, device="cpu", options=RenderOptions(select="max"))
+    return Session(MODEL, device="cpu", options=RenderOptions(select="max", resynth="mask"))
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_tag_equals_the_set_up_chain_it_replaced(session, reference):
     [
         ("method", "lrp", "unknown method 'lrp'; choose one of: deconvnet, guided, gradient"),
         ("tap", "pool", "unknown tap point 'pool'; choose one of: block, activation, conv"),
-        ("resynth", "phase", "unknown resynthesis mode 'phase'; choose one of: mask, magnitude"),
+        ("resynth", "phase", "unknown resynthesis mode 'phase'; choose one of: distinct, mask"),
         ("phase", "random", "unknown phase 'random'; choose one of: original, griffinlim"),
         ("normalize", "rms", "unknown normalisation 'rms'; choose one of: peak, none"),
         ("select", "topk:0", "unknown selection 'topk:0'"),

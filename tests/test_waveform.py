@@ -79,6 +79,11 @@ def test_the_wav_is_the_projection(capsys, tmp_path, waveform_model, song):
                             features=[2])  # fmt: skip
     assert sr == SR and len(wave) == len(song)
     np.testing.assert_allclose(wave, D[0, 0].numpy(), rtol=1e-5, atol=1e-6)
+    # no mask to resynthesise with: every listening mode (the default distinct, mask, ...) writes the projection
+    run_ok(capsys, waveform_model, path, "--layer", "3", "--feature", "2", "--out", tmp_path / "out",
+           "--normalize", "none", "--resynth", "mask")  # fmt: skip
+    mask = (tmp_path / "out" / "layer3_feature2_mask_nonorm.wav").read_bytes()
+    assert mask == (tmp_path / "out" / "layer3_feature2_nonorm.wav").read_bytes()
     out, _ = run_ok(capsys, "inspect", waveform_model)
     assert "RF ms" in out and "-" in out.splitlines()[2]  # fields in samples -> ms; no Hz for a waveform
 

@@ -38,7 +38,12 @@ def atlas_group() -> None:
               help="Excerpt length in seconds (default: receptive field + 1 s each side, at least 3 s).")  # fmt: skip
 @with_region_options
 @method_option()
-@choice_option("--resynth", values=choices.RESYNTH_MODES, default="mask", help_text=choices.RESYNTH_HELP)
+@choice_option(
+    "--resynth",
+    values=choices.ATLAS_RESYNTH_MODES,
+    default=choices.ATLAS_RESYNTH_MODES[0],
+    help_text=choices.ATLAS_RESYNTH_HELP,
+)
 @tap_option("Which tensor is 'the layer': after its pooling (block), its nonlinearity, or the raw conv.")
 @choice_option("--engine", values=choices.ENGINES, default="local", help_text="Where the scan runs: this machine, "
                 "or Ray Data (a local Ray instance, or the cluster at --address).")  # fmt: skip

@@ -65,7 +65,9 @@ normalize_option = choice_option(
     "--normalize", values=choices.NORMALISATIONS, default="peak", help_text=choices.NORMALIZE_HELP
 )
 resynthesis_options = [
-    choice_option("--resynth", values=choices.RESYNTH_MODES, default="mask", help_text=choices.RESYNTH_HELP),
+    choice_option(
+        "--resynth", values=choices.RESYNTH_MODES, default=choices.RESYNTH_MODES[0], help_text=choices.RESYNTH_HELP
+    ),
     choice_option("--phase", values=choices.PHASES, default="original", help_text=choices.PHASE_HELP),
     normalize_option,
 ]

@@ -54,22 +54,22 @@ class AtlasOptions:
     per_song: int = 1
     excerpt: float | None = None  # seconds; None: receptive field + context, at least 3 s
     method: str = "deconvnet"
-    resynth: str = "mask"
+    resynth: str = "mask"  # ATLAS_RESYNTH_MODES
     tap: str = "block"
     offset: float = 0.0  # seconds: the part of every song scanned and rendered starts here (--offset)
     duration: float | None = None  # seconds of every song from offset (--duration); None: to the end
 
     def check(self) -> None:
-        from auralise.choices import LAYER_RELATIVE_MODES, METHODS, RESYNTH_MODES, TAPS
+        from auralise.choices import ATLAS_RESYNTH_MODES, LAYER_RELATIVE_MODES, METHODS, TAPS
         from auralise.errors import check_choice
 
         check_choice(self.method, METHODS, "method")
-        check_choice(self.resynth, RESYNTH_MODES, "resynthesis mode")
         if self.resynth in LAYER_RELATIVE_MODES:
             raise BadParameterError(
                 f"the atlas renders single units in short excerpts; the {self.resynth} resynthesis needs the whole "
                 "layer's projections over a whole song: use --resynth mask or magnitude"
             )
+        check_choice(self.resynth, ATLAS_RESYNTH_MODES, "resynthesis mode")
         check_choice(self.tap, TAPS, "tap point")
         for name, value in (("--top", self.top), ("--per-song", self.per_song)):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:

@@ -100,19 +100,22 @@ class SongExport:
     def run(self, feature_kind: str, feature_arg) -> list[dict]:
         """Export the song: ``feature_kind`` and ``feature_arg`` as :func:`auralise.listening.export.parse_feature_spec`
         returns them. Items finished by an earlier run (``context.done``) are kept, not redone."""
-        from auralise.choices import LAYER_RELATIVE_MODES
         from auralise.engine.memory import reuse_freed_memory
+        from auralise.render.contrast import relative_to_layer
 
         plan = song_plan(self.session.frontend, self.song.n_samples, self.context.memory_budget, self.context.options)
         self.streamed = plan.streamed
-        render = self.context.options.render
-        if plan.streamed and (render.resynth in LAYER_RELATIVE_MODES or render.output_sr != "model"):
-            relative = render.resynth in LAYER_RELATIVE_MODES
-            what = f"the {render.resynth} resynthesis" if relative else f"--output-sr {render.output_sr}"
+        if plan.streamed and self.o.output_sr != "model":
             raise BadParameterError(
-                f"{self.song.path}: {what} needs the whole song in memory but it is streamed at this --memory budget: "
-                "raise --memory or export a part with --duration"
+                f"{self.song.path}: --output-sr {self.o.output_sr} needs the whole song in memory but it is streamed "
+                "at this --memory budget: raise --memory or export a part with --duration"
             )
+        if plan.streamed and relative_to_layer(self.o.resynth, self.session.frontend):  # no whole-layer reference
+            self.song.info.notes.append(
+                f"streamed at this --memory budget: resynthesised with mask, not {self.o.resynth}, which needs the "
+                "whole song in memory (raise --memory or export a part with --duration)"
+            )
+            self.o = dataclasses.replace(self.o, resynth="mask")
         self.work = Work(sum(_count(feature_kind, feature_arg, lay.channels) for lay in self.lays))
         self._progress("forward pass")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -182,9 +185,9 @@ class SongExport:
 
     def _render_group(self, projector, groups, stats, records) -> Iterator[Future]:
         """The whole song in memory: project the group, and hand each layer's batch to the writers."""
-        from auralise.choices import LAYER_RELATIVE_MODES
+        from auralise.render.contrast import relative_to_layer
 
-        if self.o.resynth not in LAYER_RELATIVE_MODES:
+        if not relative_to_layer(self.o.resynth, self.session.frontend):
             projected = self._project(projector, groups)
         else:
             self.whole_layers = getattr(self, "whole_layers", None) or WholeLayers(self)

@@ -1,4 +1,5 @@
-"""The layer-relative listening modes, ``contrast`` and ``partition``: a feature heard relative to its layer.
+"""The layer-relative listening modes, ``distinct`` (the default), ``contrast`` and ``partition``: a feature heard
+relative to its layer.
 
 Both need a reference computed from every feature of the layer on the whole song (:func:`layer_accumulator`, fed
 batch by batch by :func:`auralise.session.layer_reference`), an (F, T) float32 array on the STFT grid;
@@ -267,6 +268,15 @@ def distinct_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np
 
 _MASKS = {"contrast": contrast_masks, "partition": partition_masks, "distinct": distinct_masks}
 _ACCUMULATORS = {"contrast": MeanMask, "partition": WinnerMap}  # distinct's reference is these two, stacked
+
+
+def relative_to_layer(mode: str, frontend) -> bool:
+    """Whether ``mode`` hears a feature relative to its layer with this front-end: a layer-relative mode on a
+    front-end whose projection is a spectrogram. A waveform or framed front-end's projection is audio itself, with
+    no mask to compare: every mode writes the projection (:func:`auralise.render.resynth.render_waves`)."""
+    from auralise.choices import LAYER_RELATIVE_MODES
+
+    return mode in LAYER_RELATIVE_MODES and not frontend.projection_is_audio
 
 
 def layer_masks(mode: str, G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np.ndarray:

@@ -252,7 +252,7 @@ def render_waves(
     For spectrogram front-ends the grid is ``frontend.to_grid(D)`` and the waves are :func:`resynthesise` of it.
     For a waveform or framed front-end the projection *is* the audio (``frontend.projected_audio(D, y=y)``: a
     framed front-end undoes its per-frame normalisation with the song ``y``), cut or zero-padded to ``length``, and
-    the grid is its STFT magnitude (before normalisation), for pictures.
+    the grid is its STFT magnitude (before normalisation), for pictures; there is no mask, so ``mode`` has no effect.
 
     The result unpacks as ``waves, gains, grid`` and also carries ``silent`` and ``reasons`` (:class:`Rendered`).
     ``activation_max`` (K,), the maximum of each feature's activation at the tap (e.g.
@@ -261,11 +261,6 @@ def render_waves(
     grid is zeroed as well, so pictures and sound agree.
     """
     check_choice(normalize, NORMALIZE, "normalisation")
-    if mode in LAYER_RELATIVE_MODES and frontend.projection_is_audio:
-        raise BadParameterError(
-            f"the {mode} resynthesis masks the song's STFT; a '{frontend.kind}' front-end's projection is audio "
-            "itself: use --resynth mask"
-        )
     if output is not None:  # --output-sr: the grid carried onto the song's STFT at another rate
         grid = frontend.to_grid(D)
         waves, gains = _at_rate(grid, output, frontend=frontend, mode=mode, phase=phase, normalize=normalize,

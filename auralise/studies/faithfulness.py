@@ -154,13 +154,13 @@ def evaluate_layer(
 
 def _auralisations(session, song, layer: int, features: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """The session's auralisations of ``features`` at the song's level (``normalize="none"``), and silent flags."""
-    from auralise.choices import LAYER_RELATIVE_MODES
+    from auralise.render.contrast import relative_to_layer
     from auralise.render.resynth import render_waves
     from auralise.session import layer_reference
 
     projection = session.project(song, layer, features)
     o = session.options
-    reference = layer_reference(session, song, layer) if o.resynth in LAYER_RELATIVE_MODES else None
+    reference = layer_reference(session, song, layer) if relative_to_layer(o.resynth, session.frontend) else None
     rendered = render_waves(song.X, projection.D, frontend=session.frontend, mode=o.resynth, phase=o.phase,
                             length=song.n_samples, normalize="none", activation_max=projection.activation_max,
                             y=song.y, reference=reference)  # fmt: skip
