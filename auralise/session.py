@@ -6,24 +6,16 @@ song a layer can hear, load a song once (:class:`Song`: its audio, and on first 
 input) — and serves from it projections (:meth:`Session.projector`, :meth:`Session.project`), resynthesis with the
 frozen :class:`RenderOptions` (:meth:`Session.render`), feature ranking (:meth:`Session.rank`) and tagging
 (:meth:`Session.tag`), in the spirit of demucs' ``Separator``. ``auralise_file``, ``export``, the paper figures,
-ranking and tagging are built on it. Importing this module imports no torch; making a session does.
+ranking and tagging are built on it (README, "Python API", for an example). Importing this module imports no torch;
+making a session does.
 
 May import: auralise.errors, auralise.choices, auralise.text, auralise.frontends, auralise.engine, auralise.nets, auralise.io, auralise.render
-
-Example
--------
->>> from auralise.session import RenderOptions, Session
->>> session = Session("models/choi2016-synth.pt", options=RenderOptions(normalize="none"))   # doctest: +SKIP
->>> layer = session.layer(3)                                                                  # doctest: +SKIP
->>> song = session.song("demo_audio/dance.ogg", min_samples=session.min_samples([layer]))   # doctest: +SKIP
->>> projection = session.project(song, layer, [38])                                          # doctest: +SKIP
->>> waves, gains, grid = session.render(song, projection.D, activation_max=projection.activation_max)  # doctest: +SKIP
 """  # noqa: E501 -- the declaration is one line (tests/test_architecture.py reads it)
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -550,10 +542,8 @@ def layer_reference(
     check_choice(o.resynth, LAYER_RELATIVE_MODES, "layer-relative resynthesis mode")
     key = (lay.number, o.method, o.select, o.tap)
     if (o.resynth, *key) not in song.references:
-        if projections is None:  # the session's own, batch by batch
-            batches = (session.project(song, lay, list(range(a, min(lay.channels, a + batch)))) for a in
-                       range(0, lay.channels, batch))  # fmt: skip
-            projections = ((p.D, p.activation_max.double().cpu().numpy()) for p in batches)
+        if projections is None:  # the session's own, batch by batch from one forward pass
+            projections = _layer_projections(session.projector(song, [lay]), lay, batch)
         accs = layer_accumulators(zero_peak=ZERO_PEAK)
         for D, activation_max in projections:
             G, active = session.frontend.to_grid(D), np.asarray(activation_max, dtype=np.float64)
@@ -561,6 +551,17 @@ def layer_reference(
                 acc.add(G, active)
         song.references.update({(mode, *key): ref for mode, ref in references_of(accs).items()})
     return song.references[(o.resynth, *key)]
+
+
+def _layer_projections(projector: ChunkedProjector, lay: Layer, batch: int) -> Iterator[tuple]:
+    """(D (k, ...), activation maxima (k,)) of every feature of ``lay``, ``batch`` at a time."""
+    import torch
+
+    amax = projector.statistics()[lay.number].maximum.double().cpu().numpy()
+    for feats in (list(range(a, min(lay.channels, a + batch))) for a in range(0, lay.channels, batch)):
+        with torch.inference_mode():
+            ((_, _, D),) = projector.project([(lay.number, feats)])
+        yield D, amax[feats]
 
 
 def _ranked(lay: Layer, stats: FeatureStats) -> list[FeatureRank]:
