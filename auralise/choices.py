@@ -96,8 +96,8 @@ RESYNTH_HELP = (
     "exceeds the layer's mean mask (what is particular to it); mask: the projection as a 0-1 mask on the song's STFT "
     "(Choi 2016); magnitude: the projection as the magnitude; contrast: the mask where it exceeds the layer's mean "
     "mask; partition: the song split among the layer's features, each cell to the one that claims it most strongly "
-    "relative to its own mean. distinct, contrast and partition project the whole layer once per song; a song "
-    "streamed in parts gets mask."
+    "relative to its own mean. distinct, contrast and partition project the whole layer once per song (twice when "
+    "an export streams it)."
 )
 ATLAS_RESYNTH_HELP = "mask: the projection as a 0-1 mask on the excerpt's STFT (Choi 2016); magnitude: as magnitude."
 PHASE_HELP = "original: the song's own STFT phase; griffinlim: a phase estimated from the magnitude (Griffin-Lim)."

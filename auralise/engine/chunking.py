@@ -272,27 +272,31 @@ class ChunkedProjector:
             yield number, list(feats), out
 
     def project_cores(
-        self, groups: Sequence[tuple[int, Sequence[int]]]
+        self, groups: Sequence[tuple[int, Sequence[int]]], *, lazy: bool = False
     ) -> Iterator[tuple[Chunk, list[tuple[int, list[int], torch.Tensor]]]]:
         """Chunk by chunk, in time order: (chunk, [(layer, features, D_core) per group]), D_core the projection on
         the chunk's core frames only, (K, *S.shape[1:]) with ``core_stop - core_start`` frames.
 
         The whole-input projection is these cores laid side by side; nothing song-long is held (for
-        :class:`~auralise.render.streaming.SegmentedInput` inputs).
+        :class:`~auralise.render.streaming.SegmentedInput` inputs). ``lazy``: each chunk's groups come as an
+        iterator that projects a group when it is reached (one group's projections in memory at a time; consume it
+        before the next chunk).
         """
         stats = self.statistics() if self.selection[0] == "topk" else None
         numbers = [n for n, _ in groups]
         for chunk in self.chunks:
             trace = self._trace(chunk, self._deepest(numbers))
-            keep = chunk.core_stop - chunk.core_start
-            cores = []
-            for number, feats in groups:
-                parts = [
-                    D.narrow(self.time_axis, chunk.core_start - chunk.start, keep)
-                    for _, D in self._project_chunk(trace, number, list(feats), chunk, stats)
-                ]
-                cores.append((number, list(feats), parts[0] if len(parts) == 1 else torch.cat(parts)))
-            yield chunk, cores
+            cores = (self._core(trace, chunk, number, list(feats), stats) for number, feats in groups)
+            yield chunk, (cores if lazy else list(cores))
+
+    def _core(self, trace: Trace, chunk: Chunk, number: int, feats: list[int], stats) -> tuple:
+        """(layer, features, D_core) of one group on one chunk (:meth:`project_cores`)."""
+        keep = chunk.core_stop - chunk.core_start
+        parts = [
+            D.narrow(self.time_axis, chunk.core_start - chunk.start, keep)
+            for _, D in self._project_chunk(trace, number, feats, chunk, stats)
+        ]
+        return number, feats, parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def _project_chunk(
         self, trace: Trace, number: int, feats: list[int], chunk: Chunk, stats: dict[int, FeatureStats] | None

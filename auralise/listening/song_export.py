@@ -101,7 +101,6 @@ class SongExport:
         """Export the song: ``feature_kind`` and ``feature_arg`` as :func:`auralise.listening.export.parse_feature_spec`
         returns them. Items finished by an earlier run (``context.done``) are kept, not redone."""
         from auralise.engine.memory import reuse_freed_memory
-        from auralise.render.contrast import relative_to_layer
 
         plan = song_plan(self.session.frontend, self.song.n_samples, self.context.memory_budget, self.context.options)
         self.streamed = plan.streamed
@@ -110,12 +109,6 @@ class SongExport:
                 f"{self.song.path}: --output-sr {self.o.output_sr} needs the whole song in memory but it is streamed "
                 "at this --memory budget: raise --memory or export a part with --duration"
             )
-        if plan.streamed and relative_to_layer(self.o.resynth, self.session.frontend):  # no whole-layer reference
-            self.song.info.notes.append(
-                f"streamed at this --memory budget: resynthesised with mask, not {self.o.resynth}, which needs the "
-                "whole song in memory (raise --memory or export a part with --duration)"
-            )
-            self.o = dataclasses.replace(self.o, resynth="mask")
         self.work = Work(sum(_count(feature_kind, feature_arg, lay.channels) for lay in self.lays))
         self._progress("forward pass")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -141,6 +134,7 @@ class SongExport:
         if plan.streamed:
             widest = max(c.stop - c.start for c in projector.chunks)
             plan = dataclasses.replace(plan, group_size=plan.streamed_group_size(widest))
+        self.group_size = plan.group_size
         render = self._stream_group if plan.streamed else self._render_group
         self.on_device = not plan.streamed and self._renders_on_device()
         pending: list[Future] = []
@@ -233,22 +227,21 @@ class SongExport:
         import torch
 
         from auralise.render.resynth import NEVER_ACTIVE, NUMERICALLY_ZERO, PEAK, numerically_zero
-        from auralise.render.streaming import stream_features
 
         o = self.o
         items = [(n, f) for n, feats in groups for f in feats]
         raw = [self.dir / f".{output_name(n, f, 'wav')[:-4]}.{secrets.token_hex(4)}.part.raw" for n, f in items]
         self._progress(f"projecting and resynthesising {_layers_label([n for n, _ in groups])} (streamed)")
         with torch.inference_mode():
-            waves, peak, thumbs = stream_features(projector, self.song.frames, groups, mode=o.resynth,
-                                                  length=self.song.n_samples, raw_paths=raw)  # fmt: skip
+            waves, peak, thumbs = self._streamed_waves(projector, groups, raw, stats)
         self._progress(None, len(items) * Work.PROJECT)
         try:
             for number, feats in groups:
                 k0 = items.index((number, feats[0]))
                 gains, scales, reasons = [], [], []
                 for k, f in enumerate(feats, start=k0):
-                    scale = 0.0 if numerically_zero(peak[k]) else (1.0 / float(peak[k]) if o.resynth == "mask" else 1.0)
+                    scaled = o.resynth in ("mask", "contrast")  # their waves are scaled by the mask's peak at the end
+                    scale = 0.0 if numerically_zero(peak[k]) else (1.0 / float(peak[k]) if scaled else 1.0)
                     level = waves[k].peak * scale
                     never, zero = not stats[number].maximum[f] > 0, bool(numerically_zero(level))
                     gain = PEAK / level if o.normalize == "peak" and not (never or zero) else 1.0
@@ -262,6 +255,33 @@ class SongExport:
             for w in waves:
                 w.discard()
             raise
+
+    def _streamed_waves(self, projector, groups, raw, stats) -> tuple[list, np.ndarray, np.ndarray]:
+        """:func:`~auralise.render.streaming.stream_features` of the groups, or for a layer-relative mode
+        :func:`~auralise.render.streaming.stream_layer_relative` layer by layer."""
+        from auralise.render.contrast import relative_to_layer
+        from auralise.render.streaming import stream_features, stream_layer_relative
+
+        o, frames, n = self.o, self.song.frames, self.song.n_samples
+        if not relative_to_layer(o.resynth, self.session.frontend):
+            return stream_features(projector, frames, groups, mode=o.resynth, length=n, raw_paths=raw)
+        song_stats = self.song.references.setdefault(("streamed", o.method, o.select, o.tap), {})
+        parts: list[tuple] = []
+        try:
+            for number, feats in groups:
+                lay = next(x for x in self.lays if x.number == number)
+                paths, raw = raw[: len(feats)], raw[len(feats) :]
+                parts.append(stream_layer_relative(projector, frames, number, lay.channels, list(feats), mode=o.resynth,
+                                                   length=n, raw_paths=paths, song_stats=song_stats,
+                                                   activation_max=stats[number].maximum.numpy(),
+                                                   batch=max(1, self.group_size // 4)))  # fmt: skip
+        except BaseException:
+            for waves, _, _ in parts:
+                for w in waves:
+                    w.discard()
+            raise
+        return ([w for p in parts for w in p[0]], np.concatenate([p[1] for p in parts]),
+                np.concatenate([p[2] for p in parts]))  # fmt: skip
 
     def _write_streamed(self, batch, waves, scales, thumbs, records) -> None:
         from auralise.io.files import atomic_path

@@ -64,6 +64,7 @@ __all__ = [
     "references_of",
     "peak_normalised",
     "mean_normalised",
+    "part_masks",
 ]
 
 KAPPA = 1.0
@@ -71,7 +72,7 @@ DISTINCT_MARGIN = 0.05  # of the feature's peak: a distinct cell's mask exceeds 
 PARTITION_TOLERANCE = 1e-5  # relative: a cell within this of the layer's best claim is the feature's
 
 
-def peak_normalised(G: np.ndarray, zero_peak: float) -> tuple[np.ndarray, np.ndarray]:
+def peak_normalised(G: np.ndarray, zero_peak: float, peak: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``max(G, 0)`` scaled to peak 1 per feature, and which features were loud.
 
     Parameters
@@ -80,6 +81,8 @@ def peak_normalised(G: np.ndarray, zero_peak: float) -> tuple[np.ndarray, np.nda
         Projections on the STFT grid.
     zero_peak : float
         Peaks at or below this are numerically zero: those features' masks are all zero.
+    peak : np.ndarray, shape (K,), optional
+        Each feature's peak of ``max(G, 0)`` over the whole song, when ``G`` is a part of it (default: ``G``'s own).
 
     Returns
     -------
@@ -87,7 +90,9 @@ def peak_normalised(G: np.ndarray, zero_peak: float) -> tuple[np.ndarray, np.nda
     loud : np.ndarray, shape (K,), bool
     """
     R = np.maximum(np.asarray(G, dtype=np.float32), 0.0)
-    peak = R.reshape(len(R), -1).max(axis=1).astype(np.float64) if R.size else np.zeros(len(R))
+    if peak is None:
+        peak = R.reshape(len(R), -1).max(axis=1) if R.size else np.zeros(len(R))
+    peak = np.asarray(peak, dtype=np.float64)
     loud = peak > zero_peak
     scale = np.zeros(len(R), dtype=np.float32)
     scale[loud] = (1.0 / peak[loud]).astype(np.float32)
@@ -197,9 +202,11 @@ def mean_normalised(G: np.ndarray, zero_peak: float) -> tuple[np.ndarray, np.nda
     return _over_mean(M, loud), loud
 
 
-def _over_mean(M: np.ndarray, loud: np.ndarray) -> np.ndarray:
-    """Peak-normalised masks M (K, F, T) divided by their means (zero for features not ``loud``)."""
-    means = M.reshape(len(M), -1).mean(axis=1, dtype=np.float64) if M.size else np.zeros(len(M))
+def _over_mean(M: np.ndarray, loud: np.ndarray, means: np.ndarray | None = None) -> np.ndarray:
+    """Peak-normalised masks M (K, F, T) divided by their means (``means`` (K,) over the whole song when M is a
+    part of it; zero for features not ``loud``)."""
+    if means is None:
+        means = M.reshape(len(M), -1).mean(axis=1, dtype=np.float64) if M.size else np.zeros(len(M))
     scale = np.zeros(len(M), dtype=np.float32)
     scale[loud] = (1.0 / means[loud]).astype(np.float32)
     return M * scale[:, None, None]
@@ -264,6 +271,19 @@ def distinct_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np
     M, loud = peak_normalised(G, zero_peak)  # once, for both conditions
     above = M > reference[0][None] + np.float32(DISTINCT_MARGIN)
     return (_claims(_over_mean(M, loud), reference[1]) & above).astype(np.float32)
+
+
+def part_masks(mode: str, M: np.ndarray, N: np.ndarray, Mbar: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """A layer-relative ``mode``'s masks (K, F, t) on a part of a song streamed in parts, from the features'
+    peak-normalised ``M`` and mean-normalised ``N`` (each scaled by its whole song's peak and mean) and the layer's
+    ``Mbar`` and ``W`` (F, t) on that part: as :func:`layer_masks`, except that ``contrast``'s are not renormalised
+    (``max(M - KAPPA * Mbar, 0)``: scale the wave by their peak over the song at the end)."""
+    if mode == "contrast":
+        return np.maximum(M - np.float32(KAPPA) * Mbar[None], 0.0)
+    claims = _claims(N, W)
+    if mode == "distinct":
+        claims &= M > Mbar[None] + np.float32(DISTINCT_MARGIN)
+    return claims.astype(np.float32)
 
 
 _MASKS = {"contrast": contrast_masks, "partition": partition_masks, "distinct": distinct_masks}

@@ -305,3 +305,83 @@ def stream_features(
         for w in waves:
             w.discard()
         raise
+
+
+def stream_layer_relative(
+    projector,
+    frames: SongFrames,
+    layer: int,
+    channels: int,
+    chosen: list[int],
+    *,
+    mode: str,
+    length: int,
+    raw_paths: list[Path],
+    activation_max: np.ndarray,
+    song_stats: dict,
+    batch: int = 16,
+) -> tuple[list[RawWave], np.ndarray, np.ndarray]:
+    """:func:`stream_features` of ``chosen`` features of ``layer`` for a layer-relative ``mode``
+    (:mod:`auralise.render.contrast`), whose masks compare each feature with every other feature of the layer.
+
+    Each part of the song projects all ``channels`` features of the layer, ``batch`` at a time. A first pass over
+    the song gives every feature's peak and mean of ``max(G, 0)`` (kept in ``song_stats`` by layer, for the layer's
+    next group); the second makes, part by part, the layer's mean mask ``Mbar`` and best claim ``W`` there and the
+    chosen features' masks (:func:`~auralise.render.contrast.part_masks`): what the whole-song modes compute, up
+    to rounding. ``activation_max`` (channels,): features at most 0 are never active and take no part. Returns as
+    :func:`stream_features`; the peaks are those of ``contrast``'s unscaled masks (1 for the 0/1 masks).
+    """
+    from auralise.render.contrast import _over_mean, part_masks, peak_normalised
+    from auralise.render.resynth import ZERO_PEAK
+
+    fe, K = frames.fe, len(chosen)
+    groups = [(layer, list(range(a, min(channels, a + batch)))) for a in range(0, channels, batch)]
+    if layer not in song_stats:
+        song_stats[layer] = _song_stats(projector, fe, groups, channels, frames.n_frames * fe.n_freq)
+    peak, means = song_stats[layer]
+    part = (peak > ZERO_PEAK) & (np.asarray(activation_max, dtype=np.float64).reshape(-1) > 0)
+    where = {f: k for k, f in enumerate(chosen)}
+    waves = [RawWave(p) for p in raw_paths]
+    try:
+        ola = OverlapAdd(fe, frames.n_frames, length, waves)
+        thumbs, level = BlockMax(K, fe.n_freq, frames.n_frames), np.zeros(K, dtype=np.float32)
+        for chunk, cores in projector.project_cores(groups, lazy=True):
+            X = frames.stft(chunk.core_start, chunk.core_stop)
+            total, W = np.zeros(X.shape, dtype=np.float64), np.zeros(X.shape, dtype=np.float32)
+            M_k, N_k, R_k = (np.zeros((K, *X.shape), dtype=np.float32) for _ in range(3))
+            for _, feats, D in cores:
+                G = fe.to_grid(D)
+                M, loud = peak_normalised(G, ZERO_PEAK, peak[feats])
+                N, use = _over_mean(M, loud, means[feats]), part[feats]
+                total += M[use].sum(axis=0, dtype=np.float64)
+                W = np.maximum(W, N[use].max(axis=0)) if use.any() else W
+                for j, f in enumerate(feats):
+                    if f in where:
+                        M_k[where[f]], N_k[where[f]], R_k[where[f]] = M[j], N[j], np.maximum(G[j], 0.0)
+            masks = part_masks(mode, M_k, N_k, (total / max(int(part.sum()), 1)).astype(np.float32), W)
+            masks[~part[chosen]] = 0.0
+            thumbs.add(R_k)
+            if masks.size:
+                level = np.maximum(level, masks.reshape(K, -1).max(axis=1))
+            ola.add(masks * X[None], chunk.core_start)
+        for w in waves:
+            w.close()
+        return waves, (level if mode == "contrast" else np.ones(K, dtype=np.float32)), thumbs.result()
+    except BaseException:
+        for w in waves:
+            w.discard()
+        raise
+
+
+def _song_stats(projector, fe, groups, channels: int, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature of the layer, over the whole song: the peak of ``max(G, 0)`` and the mean of its peak-normalised
+    mask (over ``cells`` cells), as :func:`~auralise.render.contrast.mean_normalised` divides by it."""
+    peak, total = np.zeros(channels, dtype=np.float32), np.zeros(channels, dtype=np.float64)
+    for _, cores in projector.project_cores(groups, lazy=True):
+        for _, feats, D in cores:
+            R = np.maximum(fe.to_grid(D), 0.0).reshape(len(feats), -1)
+            if R.shape[1]:
+                peak[feats] = np.maximum(peak[feats], R.max(axis=1))
+                total[feats] += R.sum(axis=1, dtype=np.float64)
+    scale = np.where(peak > 0, 1.0 / np.maximum(peak.astype(np.float64), 1e-300), 0.0).astype(np.float32)
+    return peak, total * scale.astype(np.float64) / max(cells, 1)
