@@ -233,7 +233,7 @@ class SongExport:
         raw = [self.dir / f".{output_name(n, f, 'wav')[:-4]}.{secrets.token_hex(4)}.part.raw" for n, f in items]
         self._progress(f"projecting and resynthesising {_layers_label([n for n, _ in groups])} (streamed)")
         with torch.inference_mode():
-            waves, peak, thumbs = self._streamed_waves(projector, groups, raw, stats)
+            waves, peak, thumbs = _streamed_waves(self, projector, groups, raw, stats)
         self._progress(None, len(items) * Work.PROJECT)
         try:
             for number, feats in groups:
@@ -255,33 +255,6 @@ class SongExport:
             for w in waves:
                 w.discard()
             raise
-
-    def _streamed_waves(self, projector, groups, raw, stats) -> tuple[list, np.ndarray, np.ndarray]:
-        """:func:`~auralise.render.streaming.stream_features` of the groups, or for a layer-relative mode
-        :func:`~auralise.render.streaming.stream_layer_relative` layer by layer."""
-        from auralise.render.contrast import relative_to_layer
-        from auralise.render.streaming import stream_features, stream_layer_relative
-
-        o, frames, n = self.o, self.song.frames, self.song.n_samples
-        if not relative_to_layer(o.resynth, self.session.frontend):
-            return stream_features(projector, frames, groups, mode=o.resynth, length=n, raw_paths=raw)
-        song_stats = self.song.references.setdefault(("streamed", o.method, o.select, o.tap), {})
-        parts: list[tuple] = []
-        try:
-            for number, feats in groups:
-                lay = next(x for x in self.lays if x.number == number)
-                paths, raw = raw[: len(feats)], raw[len(feats) :]
-                parts.append(stream_layer_relative(projector, frames, number, lay.channels, list(feats), mode=o.resynth,
-                                                   length=n, raw_paths=paths, song_stats=song_stats,
-                                                   activation_max=stats[number].maximum.numpy(),
-                                                   batch=max(1, self.group_size // 4)))  # fmt: skip
-        except BaseException:
-            for waves, _, _ in parts:
-                for w in waves:
-                    w.discard()
-            raise
-        return ([w for p in parts for w in p[0]], np.concatenate([p[1] for p in parts]),
-                np.concatenate([p[2] for p in parts]))  # fmt: skip
 
     def _write_streamed(self, batch, waves, scales, thumbs, records) -> None:
         from auralise.io.files import atomic_path
@@ -401,6 +374,35 @@ class SongExport:
             self.stage = self.stage if stage is None else stage
             if self.context.progress is not None:
                 self.context.progress(self.id, self.units, self.work.total(), self.stage)
+
+
+def _streamed_waves(export: SongExport, projector, groups, raw, stats) -> tuple[list, np.ndarray, np.ndarray]:
+    """:func:`~auralise.render.streaming.stream_features` of a streamed song's groups, or for a layer-relative mode
+    :func:`~auralise.render.streaming.stream_layer_relative` layer by layer (in groups of a quarter of the export's:
+    each holds its grid, mask, claims and projection per feature)."""
+    from auralise.render.contrast import relative_to_layer
+    from auralise.render.streaming import stream_features, stream_layer_relative
+
+    o, frames, n = export.o, export.song.frames, export.song.n_samples
+    if not relative_to_layer(o.resynth, export.session.frontend):
+        return stream_features(projector, frames, groups, mode=o.resynth, length=n, raw_paths=raw)
+    song_stats = export.song.references.setdefault(("streamed", o.method, o.select, o.tap), {})
+    parts: list[tuple] = []
+    try:
+        for number, feats in groups:
+            lay = next(x for x in export.lays if x.number == number)
+            paths, raw = raw[: len(feats)], raw[len(feats) :]
+            parts.append(stream_layer_relative(projector, frames, number, lay.channels, list(feats), mode=o.resynth,
+                                               length=n, raw_paths=paths, song_stats=song_stats,
+                                               activation_max=stats[number].maximum.numpy(),
+                                               batch=max(1, export.group_size // 4)))  # fmt: skip
+    except BaseException:
+        for waves, _, _ in parts:
+            for w in waves:
+                w.discard()
+        raise
+    return ([w for p in parts for w in p[0]], np.concatenate([p[1] for p in parts]),
+            np.concatenate([p[2] for p in parts]))  # fmt: skip
 
 
 class WholeLayers:
