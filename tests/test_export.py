@@ -99,7 +99,7 @@ def test_files_manifest_and_page(exported, songs, choi_model):
                 assert not wave.any() and item["gain"] == 1.0
             else:
                 assert 0.98 < np.abs(wave).max() <= 1.0 and item["activation_energy"] > 0
-            thumb = np.asarray(Image.open(exported / item["png"]))
+            thumb = np.asarray(Image.open(exported / item["png"]).convert("RGB"))  # a palette image
             assert thumb.ndim == 3 and thumb.shape[2] == 3 and thumb.std() > 0  # a picture, not a blank
             assert Image.open(exported / item["figure"]).size[0] > 400  # the full matplotlib figure
             assert 1 <= item["rank"] <= N_FEATURES

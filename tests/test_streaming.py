@@ -51,6 +51,25 @@ def test_segments_equal_the_whole_song_stft_and_istft(fe, tmp_path):
         assert sink.peak == pytest.approx(np.abs(wave).max())
 
 
+def test_thumbnail_png_holds_the_pixels_of_the_rgb_thumbnail(tmp_path):
+    """write_thumbnail writes a palette PNG; decoded, its pixels are thumbnail_rgb's (and reduced_rgb's for a
+    reduced input), for a grid with silence, a quiet floor and an all-zero one."""
+    from PIL import Image
+
+    from auralise.render.thumbnail import reduced_rgb, thumbnail_rgb, write_thumbnail
+
+    rng = np.random.default_rng(3)
+    grid = np.abs(rng.standard_normal((257, 1292))).astype(np.float32) ** 4
+    grid[:, :100] = 0.0
+    for M, reduced in ((grid, False), (grid[:120, :300], True), (np.zeros((50, 60), np.float32), False)):
+        write_thumbnail(M, tmp_path / "t.png", range_db=60.0, reduced=reduced)
+        with Image.open(tmp_path / "t.png") as im:
+            assert im.mode == "P"
+            pixels = np.asarray(im.convert("RGB"))
+        expected = (reduced_rgb if reduced else thumbnail_rgb)(M, range_db=60.0)
+        np.testing.assert_array_equal(pixels, expected)
+
+
 def test_block_maxima_fed_in_pieces_equal_the_thumbnail_reduction():
     M = np.random.default_rng(1).random((2, 257, 3001)).astype(np.float32)
     blocks = BlockMax(2, 257, 3001)
