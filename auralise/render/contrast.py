@@ -65,6 +65,7 @@ __all__ = [
     "peak_normalised",
     "mean_normalised",
     "part_masks",
+    "over_mean",
 ]
 
 KAPPA = 1.0
@@ -199,10 +200,10 @@ def mean_normalised(G: np.ndarray, zero_peak: float) -> tuple[np.ndarray, np.nda
     loud : np.ndarray, shape (K,), bool
     """
     M, loud = peak_normalised(G, zero_peak)
-    return _over_mean(M, loud), loud
+    return over_mean(M, loud), loud
 
 
-def _over_mean(M: np.ndarray, loud: np.ndarray, means: np.ndarray | None = None) -> np.ndarray:
+def over_mean(M: np.ndarray, loud: np.ndarray, means: np.ndarray | None = None) -> np.ndarray:
     """Peak-normalised masks M (K, F, T) divided by their means (``means`` (K,) over the whole song when M is a
     part of it; zero for features not ``loud``)."""
     if means is None:
@@ -270,7 +271,7 @@ def distinct_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np
         raise BadParameterError(f"the distinct reference must have shape (2, {np.shape(G)[1]}, {np.shape(G)[2]})")
     M, loud = peak_normalised(G, zero_peak)  # once, for both conditions
     above = M > reference[0][None] + np.float32(DISTINCT_MARGIN)
-    return (_claims(_over_mean(M, loud), reference[1]) & above).astype(np.float32)
+    return (_claims(over_mean(M, loud), reference[1]) & above).astype(np.float32)
 
 
 def part_masks(mode: str, M: np.ndarray, N: np.ndarray, Mbar: np.ndarray, W: np.ndarray) -> np.ndarray:

@@ -331,7 +331,7 @@ def stream_layer_relative(
     to rounding. ``activation_max`` (channels,): features at most 0 are never active and take no part. Returns as
     :func:`stream_features`; the peaks are those of ``contrast``'s unscaled masks (1 for the 0/1 masks).
     """
-    from auralise.render.contrast import _over_mean, part_masks, peak_normalised
+    from auralise.render.contrast import over_mean, part_masks, peak_normalised
     from auralise.render.resynth import ZERO_PEAK
 
     fe, K = frames.fe, len(chosen)
@@ -352,7 +352,7 @@ def stream_layer_relative(
             for _, feats, D in cores:
                 G = fe.to_grid(D)
                 M, loud = peak_normalised(G, ZERO_PEAK, peak[feats])
-                N, use = _over_mean(M, loud, means[feats]), part[feats]
+                N, use = over_mean(M, loud, means[feats]), part[feats]
                 total += M[use].sum(axis=0, dtype=np.float64)
                 W = np.maximum(W, N[use].max(axis=0)) if use.any() else W
                 for j, f in enumerate(feats):
