@@ -315,8 +315,11 @@ def test_atomic_path_nothing_written(tmp_path: Path) -> None:
 
 
 def test_write_audio_exception_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(path, *a, **k):
-        Path(path).write_bytes(b"partial")
+    def boom(target, *a, **k):  # a half-written file, or a half-encoded buffer of a small file
+        if isinstance(target, str | os.PathLike):
+            Path(target).write_bytes(b"partial")
+        else:
+            target.write(b"partial")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(sf, "write", boom)
@@ -334,6 +337,23 @@ def test_write_audio_round_trip(tmp_path: Path, ext: str) -> None:
     assert info.channels == 2 and info.samplerate == SR
     assert info.format == {"wav": "WAV", "flac": "FLAC", "ogg": "OGG", "mp3": "MP3"}[ext]
     assert [x.name for x in tmp_path.iterdir()] == [f"out.{ext}"]
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+@pytest.mark.parametrize("ext, subtype", [("wav", "PCM_16"), ("wav", "FLOAT"), ("flac", "PCM_24"), ("aiff", "PCM_16")])
+def test_write_audio_gives_libsndfiles_own_bytes(tmp_path: Path, monkeypatch, ext: str, subtype: str,
+                                                 in_memory: bool) -> None:  # fmt: skip
+    """Encoded in memory (small files, no fsync per file) or straight into the file (above the threshold): the
+    same bytes as ``soundfile.write`` to a path, clipping included."""
+    import auralise.io.audio as audio
+
+    if not in_memory:
+        monkeypatch.setattr(audio, "ENCODED_IN_MEMORY", 100)
+    y = (np.random.default_rng(5).random((2, 30001)).astype(np.float32) - 0.5) * 2.2
+    write_audio(tmp_path / f"a.{ext}", y, 22050, subtype=subtype)
+    sf.write(tmp_path / f"b.{ext}", y.T, 22050, subtype=subtype)
+    assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"a.{ext}", f"b.{ext}"]  # no temporary file left
 
 
 def test_write_audio_mono_and_subtype(tmp_path: Path) -> None:

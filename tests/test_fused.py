@@ -59,6 +59,61 @@ def test_matches_the_unfused_reference(case, channels_last) -> None:
     assert np.max(np.abs(out - ref.numpy())) <= 1e-5 * float(ref.abs().max())
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_one_item_is_split_in_parts_with_the_same_result(channels_last) -> None:
+    """Each item is split in fused.PARTS parts, each into its own plane: the same result as the slow reference, and
+    bit for bit the same with 1 thread as with 2 or 3, and alone as in a batch."""
+    c, c_in, size = 6, 1, (14, 22)
+    gen = torch.Generator().manual_seed(7)
+    pooled, switches = torch.nn.functional.max_pool2d(
+        torch.randn(1, c, *size, generator=gen), 2, 2, return_indices=True
+    )
+    weight, g = torch.randn(c, c_in, 3, 3, generator=gen), torch.randn(1, 1, c, *pooled.shape[2:], generator=gen)
+    values = (
+        g.reshape(1, c, *pooled.shape[2:]).contiguous(memory_format=torch.channels_last).view(g.shape)
+        if channels_last
+        else g
+    )
+    chain = [("rectify", None)]
+    outs = [fused.unpool_transpose(values.numpy(), switches, size, chain, weight.numpy(), (1, 1), overlap=False,
+                                   threads=t) for t in (1, 2, 3)]  # fmt: skip
+    ref = reference(g, switches, size, chain, weight, (1, 1)).numpy()
+    assert np.max(np.abs(outs[1] - ref)) <= 1e-5 * np.abs(ref).max()
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[1], outs[2])
+    batch = torch.cat([g, torch.randn(2, *g.shape[1:], generator=gen)])
+    if channels_last:
+        batch = batch.reshape(3, c, *pooled.shape[2:]).contiguous(memory_format=torch.channels_last).view(batch.shape)
+    together = fused.unpool_transpose(batch.numpy(), switches, size, chain, weight.numpy(), (1, 1), overlap=False,
+                                      threads=2)  # fmt: skip
+    assert np.array_equal(together[:1], outs[1])
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize(
+    "window, size, kinds",
+    [((2, 2), (10, 13), ["rectify"]), ((2, 3), (9, 12), ["rectify", "gain"]), ((3, 1), (11, 4), ["gain", "rectify"])],
+)
+def test_unpool_chain_matches_the_scatter_and_the_ops(window, size, kinds, channels_last) -> None:
+    """Unpooling through tiling windows and the channel-wise ops in one pass, channels innermost: equal to
+    max_unpool2d followed by each op in turn, including the rows and columns past the last whole window (0)."""
+    c, b, n = 5, 2, 3
+    gen = torch.Generator().manual_seed(len(kinds) + 10 * window[1] + channels_last)
+    x = torch.randn(b, c, *size, generator=gen)
+    pooled, switches = torch.nn.functional.max_pool2d(x, window, window, return_indices=True)
+    g = torch.randn(n, b, c, *pooled.shape[2:], generator=gen, dtype=torch.float64)
+    chain = [(kind, torch.randn(c, generator=gen).numpy() if kind == "gain" else None) for kind in kinds]
+    values = g
+    if channels_last:
+        values = g.reshape(n * b, c, *pooled.shape[2:]).contiguous(memory_format=torch.channels_last).view(g.shape)
+    out = fused.unpool_chain(values.numpy(), switches, size, window, chain, threads=2)
+    u = torch.nn.functional.max_unpool2d(g.reshape(n * b, c, *pooled.shape[2:]), switches.repeat(n, 1, 1, 1), window,
+                                         window, output_size=size)  # fmt: skip
+    for kind, gains in chain:
+        u = torch.relu(u) if kind == "rectify" else u * torch.as_tensor(gains, dtype=u.dtype).view(1, -1, 1, 1)
+    assert out.shape == (n, b, *size, c)
+    assert np.array_equal(np.moveaxis(out, -1, 2), u.reshape(n, b, c, *size).numpy())
+
+
 def test_chain_slopes_follow_the_ops() -> None:
     alpha, beta = fused.chain_slopes([("gain", np.array([2.0, -3.0])), ("rectify", None)], 2)
     # channel 0: 2u, then rectified: 2u for u > 0, 0 below; channel 1: -3u rectified: 0 above, -3u below

@@ -70,6 +70,19 @@ def test_thumbnail_png_holds_the_pixels_of_the_rgb_thumbnail(tmp_path):
         np.testing.assert_array_equal(pixels, expected)
 
 
+@pytest.mark.parametrize("shape", [(257, 1292), (160, 480), (161, 481), (1, 5000), (5000, 1), (513, 2584), (3, 7)])
+def test_block_maxima_equal_a_slow_reference(shape):
+    """The thumbnail's block maxima (strided element-wise maxima) equal ``np.maximum.reduceat`` over the same blocks,
+    a shorter last block included, exactly."""
+    M = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+    fy, fx = -(-shape[0] // MAX_HEIGHT), -(-shape[1] // MAX_WIDTH)
+    expected = np.maximum.reduceat(M, np.arange(0, shape[0], fy), axis=0)
+    expected = np.maximum.reduceat(expected, np.arange(0, shape[1], fx), axis=1)
+    result = _block_max(M, MAX_HEIGHT, MAX_WIDTH)
+    assert result.shape == (-(-shape[0] // fy), -(-shape[1] // fx))
+    np.testing.assert_array_equal(result, expected)
+
+
 def test_block_maxima_fed_in_pieces_equal_the_thumbnail_reduction():
     M = np.random.default_rng(1).random((2, 257, 3001)).astype(np.float32)
     blocks = BlockMax(2, 257, 3001)

@@ -17,10 +17,14 @@ kink at 0, so their chain is, per channel ``c``, ``f_c(u) = alpha_c * max(u, 0) 
 (:func:`chain_slopes`).
 
 Numba (a dependency of librosa) compiles the kernels on first use and caches them on disk; without numba the rules
-take the unfused path. Items (features x batch) are split over ``threads`` threads. Signals in the plain layout go
-channel by channel (non-zero cells compacted first); channels-last ones, as mkldnn's transposed convolution above
-hands them down, go cell by cell straight into the output, unless windows overlap (then they are transposed
-blockwise first).
+take the unfused path. Each item (feature x batch) is split in :data:`PARTS` parts (cells or channels), each into its
+own output plane, summed in a fixed order, and the parts are shared out over ``threads`` threads: one feature at a
+time (as the CPU projection runs) keeps both cores busy, and the result depends neither on the thread count nor on
+the batch. Signals in the
+plain layout go channel by channel (non-zero cells compacted first); channels-last ones, as mkldnn's transposed
+convolution above hands them down, go cell by cell straight into the output, unless windows overlap (then they are
+transposed blockwise first). :func:`unpool_chain` stops above a convolution with many inputs: unpooling and the
+channel-wise ops, written once, channels innermost.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["available", "chain_slopes", "unpool_transpose"]
+__all__ = ["available", "chain_slopes", "unpool_chain", "unpool_transpose"]
 
 _KERNELS: dict | None = None
+PARTS = 2  # each item's inner range is split in this many parts, whatever the batch or the number of threads
 
 
 def available() -> bool:
@@ -105,18 +110,77 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
     if direct:
         starts = _cell_major(starts, cache)
     w = np.ascontiguousarray(weight, dtype=values.dtype)
-    bounds = np.linspace(0, n * b, max(1, min(threads, n * b)) + 1).round().astype(int)
-    if len(bounds) == 2:
-        kernel(flat, cell_major, starts, alpha, beta, w, out, b, overlap, 0, n * b)
-    else:
-        with ThreadPoolExecutor(len(bounds) - 1) as pool:  # the kernels release the GIL
-            jobs = [pool.submit(kernel, flat, cell_major, starts, alpha, beta, w, out, b, overlap, int(lo), int(hi))
-                    for lo, hi in zip(bounds[:-1], bounds[1:])]  # fmt: skip
-            for job in jobs:
-                job.result()
+    inner = flat.shape[1] if direct else c  # a kernel's inner range: cells (direct) or channels
+    outs = [out] + [np.zeros_like(out) for _ in range(PARTS - 1)]
+    cut = np.linspace(0, inner, PARTS + 1).round().astype(int)
+    jobs = [(k, i, i + 1, int(cut[k]), int(cut[k + 1])) for i in range(n * b) for k in range(PARTS)]
+    args = (flat, cell_major, starts, alpha, beta, w)
+    with ThreadPoolExecutor(max(1, min(threads, len(jobs)))) as pool:  # the kernels release the GIL
+        for job in [pool.submit(kernel, *args, outs[k], b, overlap, *span) for k, *span in jobs]:
+            job.result()
+    for extra in outs[1:]:  # each item's parts, summed in a fixed order whatever the batch or the thread count
+        out += extra
     out = out.reshape(n, b, *out.shape[1:])
     in_rows, in_cols = rows - 2 * padding[0], cols - 2 * padding[1]  # the convolution's input size
     return out[..., padding[0] : padding[0] + in_rows, padding[1] : padding[1] + in_cols]
+
+
+def unpool_chain(values: np.ndarray, switches, size: tuple[int, int], window: tuple[int, int], chain: list, *,
+                 threads: int = 1, cache: dict | None = None) -> np.ndarray:  # fmt: skip
+    """Unpool pooled signals through the switches of windows that tile the input and pass the channel-wise ops
+    below the pool, in one pass that writes each output cell once, channels innermost.
+
+    Parameters
+    ----------
+    values : np.ndarray, shape (N, B, C, rows_pooled, cols_pooled), float32 or float64
+        Pooled signals, in either layout.
+    switches : array, shape (B, C, rows_pooled, cols_pooled), int
+        Each pooled cell's arg-max as a flat position in the pool input's (rows * columns) plane.
+    size : (rows, columns)
+        The pool input's spatial size; cells past the last whole window get 0.
+    window : (rows, columns)
+        The windows' size, equal to their stride.
+    chain : list of (kind, gains)
+        The ops between the pool and the tensor below (:func:`chain_slopes`).
+    threads : int
+        Threads the output rows are split over.
+    cache : dict, optional
+        Keeps the switches' offsets inside their windows for the next call with the same ``switches`` object.
+
+    Returns
+    -------
+    np.ndarray, shape (N, B, rows, columns, C)
+        The signal below the chain, channels innermost (each output cell is written by one thread only, so the
+        result does not depend on the thread count).
+    """
+    n, b, c, h2, w2 = values.shape
+    kh, kw = window
+    alpha, beta = (s.astype(values.dtype) for s in chain_slopes(chain, c))
+    codes = _window_codes(switches, size, window, {} if cache is None else cache)
+    cells = np.moveaxis(values, 2, -1).reshape(n * b, h2, w2, c)  # a view for channels-last signals
+    if not cells.flags.c_contiguous:
+        cells = np.ascontiguousarray(cells)
+    out = np.empty((n * b, *size, c), dtype=values.dtype)
+    out[:, h2 * kh :] = 0  # cells in no window
+    out[:, : h2 * kh, w2 * kw :] = 0
+    kernel = _kernels()["chain"]
+    bounds = np.linspace(0, n * b * h2, max(1, min(threads, n * b * h2)) + 1).round().astype(int)
+    with ThreadPoolExecutor(len(bounds) - 1) as pool:  # each thread writes its own output rows
+        for job in [pool.submit(kernel, cells, codes, alpha, beta, out, kh, kw, b, int(lo), int(hi))
+                    for lo, hi in zip(bounds[:-1], bounds[1:])]:  # fmt: skip
+            job.result()
+    return out.reshape(n, b, *size, c)
+
+
+def _window_codes(switches, size: tuple[int, int], window: tuple[int, int], cache: dict) -> np.ndarray:
+    """Each switch's offset in its window, ``dy * columns + dx``, (B, rows_pooled, cols_pooled, C) uint8."""
+    key = ("fused-codes", id(switches))
+    if key not in cache:
+        s = np.asarray(switches, dtype=np.int64)
+        rows, cols = np.arange(s.shape[2])[:, None] * window[0], np.arange(s.shape[3])[None, :] * window[1]
+        codes = (s // size[1] - rows) * window[1] + (s % size[1] - cols)
+        cache[key] = (switches, np.ascontiguousarray(np.moveaxis(codes, 1, -1).astype(np.uint8)))
+    return cache[key][1]  # the switches are kept alive with their codes, so their id stays theirs
 
 
 def _channels_last(values: np.ndarray) -> bool:
@@ -152,11 +216,12 @@ def _kernels() -> dict:
         global _add_3x3
         jit = numba.njit(nogil=True, cache=True)
         _add_3x3 = jit(_add_3x3)  # called by the kernel, so compiled first
-        _KERNELS = {"channels": jit(_unpool_transpose), "cells": jit(_cells_unpool_transpose)}
+        _KERNELS = {"channels": jit(_unpool_transpose), "cells": jit(_cells_unpool_transpose),
+                    "chain": jit(_unpool_chain)}  # fmt: skip
     return _KERNELS
 
 
-def _unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batch, overlap, first, last):
+def _unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batch, overlap, first, last, c0, c1):
     """Items ``first:last`` of (NB, C, Q) signals, or (NB, Q, C) ``cell_major`` ones (transposed item by item in
     cache-sized blocks), channel by channel: the value at each touched cell (summed in a scratch plane where
     windows overlap), through the chain, then each kernel tap's contribution of the non-zero cells (compacted
@@ -176,10 +241,10 @@ def _unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batc
         o = out[i].reshape(c_in * plane)
         if cell_major:
             for q0 in range(0, cells, 16):
-                for c in range(channels):
+                for c in range(c0, c1):
                     for q in range(q0, min(q0 + 16, cells)):
                         local[c, q] = values[i, q, c]
-        for c in range(channels):
+        for c in range(c0, c1):
             s = starts[b, c]
             if overlap:  # each cell taken once: a later window with the same switch finds 0
                 for q in range(cells):
@@ -228,7 +293,7 @@ def _add_3x3(o, where, value, n, w, base, cols):  # pragma: no cover - compiled 
         o[r + 2] += w8 * v
 
 
-def _cells_unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batch, overlap, first, last):
+def _cells_unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batch, overlap, first, last, q0, q1):
     """Items ``first:last`` of (NB, Q, C) channels-last signals through windows that do not overlap, cell by cell:
     each non-zero value after the chain adds its kernel's taps around its switch (``starts`` (B, Q, C)) into the
     padded output (NB, C_in, rows, cols); mostly zeros after a rectifier, so the branch is cheap."""
@@ -240,7 +305,7 @@ def _cells_unpool_transpose(values, cell_major, starts, alpha, beta, weight, out
     for i in range(first, last):
         b = i % batch
         o = out[i].reshape(c_in * plane)
-        for q in range(cells):
+        for q in range(q0, q1):
             for c in range(channels):
                 v = values[i, q, c]
                 u = alpha[c] * max(v, zero) + beta[c] * min(v, zero)
@@ -265,3 +330,21 @@ def _cells_unpool_transpose(values, cell_major, starts, alpha, beta, weight, out
                     for ky in range(kh):
                         for kx in range(kw):
                             o[r + ky * cols + kx] += weight[c, ci, ky, kx] * u
+
+
+def _unpool_chain(values, codes, alpha, beta, out, kh, kw, batch, first, last):  # pragma: no cover - numba
+    """Pooled rows ``first:last`` (over items x pooled rows) of (NB, h2, w2, C) ``values``: each window's cells get
+    the chain's image of its value where the switch's offset ``codes`` (B, h2, w2, C) is theirs, 0 elsewhere."""
+    h2, w2, channels = values.shape[1], values.shape[2], values.shape[3]
+    zero = values.dtype.type(0)
+    for r in range(first, last):
+        item, i = r // h2, r % h2
+        b = item % batch
+        for dy in range(kh):
+            for j in range(w2):
+                v, code = values[item, i, j], codes[b, i, j]
+                for dx in range(kw):
+                    o, k = out[item, i * kh + dy, j * kw + dx], dy * kw + dx
+                    for c in range(channels):
+                        u = alpha[c] * max(v[c], zero) + beta[c] * min(v[c], zero)
+                        o[c] = u if code[c] == k else zero

@@ -28,7 +28,8 @@ import torch
 
 from auralise.choices import LAYOUT_AXES
 from auralise.choices import TAPS as TAPS  # re-exported: auralise.engine.deconv and studies import it from here
-from auralise.engine.rules import COPIES, DROPOUTS, NORMS, POOLS, RELU_FAMILY, SATURATING, project
+from auralise.engine.ops import COPIES, DROPOUTS, NORMS, POOLS, RELU_FAMILY, SATURATING
+from auralise.engine.rules import project
 from auralise.engine.trace import Trace, record_forward
 from auralise.errors import AuraliseError, AuraliseWarning, BadParameterError
 

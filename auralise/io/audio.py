@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import math
 import os
 import re
@@ -44,6 +45,7 @@ _WRITE_FORMATS = {
 _SHORT_CHUNK = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 # Containers whose seek lands on the exact frame (PCM, float, FLAC); others are decoded from SEEK_PREROLL before.
 _EXACT_SEEK = frozenset({"WAV", "WAVEX", "AIFF", "AU", "W64", "RF64", "CAF", "RAW", "FLAC", "NIST", "IRCAM", "SVX"})
+ENCODED_IN_MEMORY = 32 * 2**20  # bytes of samples up to which a file is encoded in memory, then written at once
 SEEK_PREROLL = 10.0  # seconds decoded and dropped before an --offset in a lossy file
 # Streaming writers put a placeholder (0xFFFFFFFF, or 0x7FFFFFFF..) in the size field: not truncation.
 _PLACEHOLDER_SIZE = 0x7FFFFFFF
@@ -502,11 +504,21 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int, *, subtype: str
         raise BadParameterError(
             f"subtype {subtype!r} is not valid for {fmt}; choose one of {', '.join(sf.available_subtypes(fmt))}"
         )
+    data = np.ascontiguousarray(frames)
     with atomic_path(final) as tmp:
-        with open(tmp, "wb"):  # created here, so that a read-only or missing folder reports its real reason
-            pass
-        try:
-            sf.write(str(tmp), np.ascontiguousarray(frames), int(sr), subtype=subtype, format=fmt)
-        except (sf.SoundFileError, RuntimeError, ValueError) as exc:
-            raise _sndfile_write_error(tmp, exc) from exc
+        with open(tmp, "wb") as file:  # created here, so that a read-only or missing folder reports its real reason
+            if data.nbytes <= ENCODED_IN_MEMORY:  # libsndfile's bytes, without the fsync its own close makes
+                encoded = io.BytesIO()
+                _encode(sf, encoded, data, sr, subtype, fmt, tmp)
+                file.write(encoded.getbuffer())
+        if data.nbytes > ENCODED_IN_MEMORY:
+            _encode(sf, str(tmp), data, sr, subtype, fmt, tmp)
     return final
+
+
+def _encode(sf, target, data: np.ndarray, sr: int, subtype: str | None, fmt: str, tmp: Path) -> None:
+    """``soundfile.write`` of ``data`` into ``target`` (a path or a buffer), its failures as one-line errors."""
+    try:
+        sf.write(target, data, int(sr), subtype=subtype, format=fmt)
+    except (sf.SoundFileError, RuntimeError, ValueError) as exc:
+        raise _sndfile_write_error(tmp, exc) from exc

@@ -31,8 +31,24 @@ def _block_max(M: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Shrink (F, T) to at most (rows, cols) by taking the max over equal blocks (peaks stay visible); the last
     block of an axis that does not divide evenly is the shorter remainder."""
     fy, fx = -(-M.shape[0] // rows), -(-M.shape[1] // cols)
-    R = np.maximum.reduceat(M, np.arange(0, M.shape[0], fy), axis=0) if fy > 1 else M
-    return np.maximum.reduceat(R, np.arange(0, M.shape[1], fx), axis=1) if fx > 1 else R
+    return _axis_block_max(_axis_block_max(M, fx, axis=1), fy, axis=0)
+
+
+def _axis_block_max(M: np.ndarray, size: int, *, axis: int) -> np.ndarray:
+    """Max over consecutive blocks of ``size`` along ``axis`` of a 2-d array (the last block may be shorter): the
+    whole blocks as ``size`` element-wise maxima of strided views, several times faster than
+    ``np.maximum.reduceat``."""
+    if size <= 1:
+        return M
+    A = M if axis == 0 else M.T  # reduce along the first axis of A
+    n = A.shape[0]
+    whole = n - n % size
+    out = A[0:whole:size].copy()
+    for k in range(1, size):
+        np.maximum(out, A[k:whole:size], out=out)
+    if whole < n:
+        out = np.concatenate([out, A[whole:].max(axis=0, keepdims=True)])
+    return out if axis == 0 else out.T
 
 
 def thumbnail_rgb(M: np.ndarray, *, range_db: float = 80.0, cmap: str = "magma") -> np.ndarray:

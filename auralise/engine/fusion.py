@@ -1,0 +1,154 @@
+"""Where the deconvnet's backward pass on the CPU takes a fused step (:mod:`auralise.engine.fused`'s kernels) instead
+of op by op, and the tiled unpooling that writes its output once.
+
+Going down from a 2-d max-pool, through channel-wise ops only (rectifiers, eval batch norms, dropouts), to a
+stride-1 convolution:
+
+- into few input channels (the first layer): unpooling, the ops and that convolution's transpose in one pass
+  (:func:`auralise.engine.fused.unpool_transpose`);
+- into many, through windows that tile the pool's input: unpooling and the ops in one pass that writes the
+  convolution's output signal once, channels innermost, as its channels-last transpose wants it
+  (:func:`auralise.engine.fused.unpool_chain`).
+
+Both compute the same sums as the op-by-op path, in another order (agreement at float32 rounding).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from auralise.engine.ops import (
+    COPIES,
+    DROPOUTS,
+    NORMS,
+    RELU_FAMILY,
+    as_tuple,
+    bn_scale,
+    conv_params,
+    eval_batch_norm,
+    kwarg,
+    numeric_padding,
+    pool_params,
+)
+from auralise.engine.trace import OpRecord, Trace
+
+
+def fused_below(trace: Trace, rec: OpRecord, g, consumers: dict[int, list[int]]) -> tuple | None:
+    """(a tensor below ``rec``, its signal) when ``rec`` is a 2-d max-pool over channel-wise ops (rectifiers, eval
+    batch norms, dropouts) over a stride-1 convolution, each tensor used only by the next op, and ``g`` a dense CPU
+    signal (K, B, C, *pooled) that one of :mod:`auralise.engine.fused`'s kernels carries down that stretch (see the
+    module docstring): the convolution's input, or its output. None otherwise (or without numba)."""
+    if rec.name != "max_pool2d" or rec.indices is None or rec.is_aten or not isinstance(g, torch.Tensor):
+        return None
+    if g.device.type != "cpu" or g.dtype not in (torch.float32, torch.float64):
+        return None
+    x, chain = rec.tracked_inputs()[0], []
+    while id(x) in trace.producer and len(consumers.get(id(x), ())) == 1:
+        below = trace.records[trace.producer[id(x)][0]]
+        if below.name == "conv2d":
+            return _fused_conv(trace, rec, g, below, x, chain)
+        if below.name in RELU_FAMILY:
+            chain.append(("rectify", None))
+        elif below.name in NORMS and eval_batch_norm(below):
+            chain.append(("gain", bn_scale(below, g).reshape(-1).cpu().numpy()))
+        elif not (below.name in DROPOUTS and not kwarg(below, "training", 2, True) or below.name in COPIES):
+            return None
+        if len(below.tracked) != 1:
+            return None
+        x = below.tracked_inputs()[0]
+    return None
+
+
+def _fused_conv(trace: Trace, pool: OpRecord, g: torch.Tensor, conv: OpRecord, x: torch.Tensor,
+                chain: list) -> tuple | None:  # fmt: skip
+    """:func:`fused_below` once its convolution is found; ``x`` is the convolution's output."""
+    from auralise.engine import fused
+
+    params = conv_params(conv)
+    weight = params["weight"].detach()
+    if weight.dim() != 4 or params["groups"] != 1 or not fused.available():
+        return None
+    if set(as_tuple(params["stride"], 2)) != {1} or set(as_tuple(params["dilation"], 2)) != {1}:
+        return None
+    size, threads = tuple(pool.tracked_inputs()[0].shape[2:]), torch.get_num_threads()
+    if weight.shape[1] * weight[0, 0].numel() > weight.shape[0]:  # many inputs: stop at the convolution's output
+        window = tiling(pool)
+        if window is None:
+            return None
+        out = fused.unpool_chain(g.numpy(), pool.indices, size, window, chain, threads=threads, cache=trace.cache)
+        return x, torch.from_numpy(out).permute(0, 1, 4, 2, 3)  # (K, B, C, rows, columns), channels-last
+    padding = numeric_padding(params["padding"], weight, (1, 1))
+    if padding is None or any(not 0 <= p < k for p, k in zip(padding, weight.shape[2:])):
+        return None
+    out = fused.unpool_transpose(g.numpy(), pool.indices, size, chain, weight.cpu().numpy(), padding,
+                                 overlap=tiling(pool) is None, threads=threads, cache=trace.cache)  # fmt: skip
+    return params["input"], torch.from_numpy(out)
+
+
+def tiled_unpool(trace: Trace, rec: OpRecord, values: torch.Tensor) -> torch.Tensor | None:
+    """The rules' unpooling of a dense signal (K, B, C, *pooled) through windows that tile the input, on any
+    device; None when they do not (overlapping, padded, dilated or ``ceil_mode`` windows), the op is not a 2-d
+    max-pool or no channels-last transpose follows."""
+    geometry = tiling(rec)
+    if geometry is None:
+        return None
+    x = rec.tracked_inputs()[0]
+    kh, kw = geometry
+    k, (b, c, h, w) = values.shape[0], x.shape
+    h2, w2 = values.shape[3], values.shape[4]
+    key = ("tiled-unpool", rec.index)
+    if key not in trace.cache:  # per window offset (dy, dx): 1 where the window's switch is, (B, C, h2, w2)
+        offsets = None
+        if feeds_channels_last_conv(trace, rec):
+            mask = torch.zeros((b, c, h * w), dtype=values.dtype, device=x.device)
+            mask.scatter_(2, rec.indices.reshape(b, c, -1), 1.0)
+            tiles = mask.view(b, c, h, w)[:, :, : h2 * kh, : w2 * kw].unflatten(3, (w2, kw)).unflatten(2, (h2, kh))
+            offsets = {(dy, dx): tiles[:, :, :, dy, :, dx].contiguous(memory_format=torch.channels_last)
+                       for dy in range(kh) for dx in range(kw)}  # fmt: skip
+        trace.cache[key] = offsets
+    offsets = trace.cache[key]
+    if offsets is None:  # a matrix product below wants the plain layout: the scatter makes it directly
+        return None
+    out = torch.empty((k * b, c, h, w), dtype=values.dtype, device=values.device, memory_format=torch.channels_last)
+    full = out.view(k, b, c, h, w)
+    tiles = full[..., : h2 * kh, : w2 * kw].unflatten(4, (w2, kw)).unflatten(3, (h2, kh))
+    for (dy, dx), switch in offsets.items():  # each output cell written once: no zero fill, no scatter
+        torch.mul(values, switch, out=tiles[:, :, :, :, dy, :, dx])
+    if h > h2 * kh:
+        full[..., h2 * kh :, :] = 0
+    if w > w2 * kw:
+        full[..., : h2 * kh, w2 * kw :] = 0
+    return full
+
+
+def tiling(rec: OpRecord) -> tuple[int, int] | None:
+    """(kernel rows, columns) of a 2-d max-pool whose windows tile its input (kernel = stride, no padding,
+    dilation or ceil mode); None otherwise."""
+    if rec.name != "max_pool2d" or rec.is_aten:
+        return None
+    params = pool_params(rec)
+    kernel = as_tuple(params["kernel_size"], 2)
+    stride = as_tuple(params.get("stride") or params["kernel_size"], 2)
+    padding, dilation = as_tuple(params.get("padding", 0), 2), as_tuple(params.get("dilation", 1), 2)
+    ceil = rec.kwargs.get("ceil_mode", rec.args[5] if len(rec.args) > 5 else False)
+    if kernel != stride or set(padding) != {0} or set(dilation) != {1} or ceil:
+        return None
+    return kernel
+
+
+def feeds_channels_last_conv(trace: Trace, rec: OpRecord) -> bool:
+    """Whether the pool's input comes, through channel-wise ops only, from a convolution whose transpose runs
+    channels-last (the rules' dense forward-convolution form of its transpose)."""
+    x = rec.tracked_inputs()[0]
+    while id(x) in trace.producer:
+        below = trace.records[trace.producer[id(x)][0]]
+        if below.name == "conv2d":
+            params = conv_params(below)
+            weight = params["weight"]
+            few_inputs = weight.shape[1] * weight[0, 0].numel() <= weight.shape[0]
+            return set(as_tuple(params["stride"], 2)) == {1} and params["groups"] == 1 and not few_inputs
+        channelwise = below.name in RELU_FAMILY | NORMS | DROPOUTS | COPIES
+        if not channelwise or len(below.tracked) != 1:
+            return False
+        x = below.tracked_inputs()[0]
+    return False
