@@ -140,3 +140,37 @@ def test_projection_with_and_without_the_fused_step(monkeypatch) -> None:
             a, b = out[method, True, layer], out[method, False, layer]
             assert float(b.abs().max()) > 0
             assert float((a - b).abs().max()) <= 1e-6 * float(b.abs().max()), (method, layer)
+
+
+@pytest.mark.parametrize("method", ["deconvnet", "guided", "gradient"])
+def test_seeds_scaled_to_a_unit_peak_change_nothing_but_subnormals(monkeypatch, method) -> None:
+    """Every rule is positively homogeneous in its seed, so the projection scales a seed to a unit peak by a power of
+    two and scales the result back. For ordinary seeds that is bit for bit the unscaled projection. A seed 2**-k
+    times smaller (a barely active feature; k as large as keeps the seed itself exact) projects to exactly the
+    ordinary projection times 2**-k wherever that is a normal number; unscaled, its backward pass ran in subnormal
+    numbers and was not exact."""
+    from auralise.engine import rules
+    from auralise.engine.layers import discover, eval_mode
+    from auralise.engine.trace import record_forward
+    from auralise.session import Session
+
+    session = Session(REPO / "models" / "choi2016-synth.pt")
+    S = session.song(REPO / "demo_audio" / "dance.ogg", duration=3.0).S
+    lay = discover(session.module, session.example).layers[2]
+    with eval_mode(session.module):
+        trace = record_forward(session.module, S, stop_after=lay.taps["conv"][0])
+    tap, channels = lay.taps["conv"], torch.tensor([0, 5, 38])
+    seeds = trace.records[tap[0]].outputs[tap[1]][:, channels].movedim(1, 0).unsqueeze(2).clone()
+    k = int(torch.floor(torch.log2(seeds.abs()[seeds != 0].min()))) + 126
+    small = torch.ldexp(seeds, torch.tensor(-k))
+    assert k > 100 and torch.equal(torch.ldexp(small, torch.tensor(k)), seeds)
+    scaled, tiny = (rules.project(trace, tap, s, channels, rule=method) for s in (seeds, small))
+    monkeypatch.setattr(rules, "_peak_exponents", lambda s: torch.zeros(s.shape[0], dtype=torch.int32))
+    plain, unscaled_tiny = (rules.project(trace, tap, s, channels, rule=method) for s in (seeds, small))
+    assert float(plain.abs().max()) > 0
+    assert torch.equal(scaled, plain)
+    expected = torch.ldexp(plain, torch.tensor(-k))
+    normal = plain.abs() >= torch.finfo(torch.float32).tiny * 2.0**k
+    assert float(normal.float().mean()) > 0.5
+    assert torch.equal(tiny[normal], expected[normal])
+    assert not torch.equal(unscaled_tiny[normal], expected[normal])
