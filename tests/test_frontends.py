@@ -168,6 +168,36 @@ def test_istft_inverts() -> None:
     np.testing.assert_allclose(out, y, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        dict(center=False),
+        dict(win_length=300, window="hamming"),
+        dict(n_fft=1024, hop_length=100),
+        dict(n_fft=511, hop_length=128),
+        dict(hop_length=512),  # no overlap
+    ],
+)
+@pytest.mark.parametrize("frames, length", [(40, 5001), (40, 12000), (3000, 700_000), (2, 100)])
+def test_istft_is_librosas_bit_for_bit(monkeypatch, kw: dict, frames: int, length: int) -> None:
+    """The front-ends' inverse STFT equals ``librosa.istft`` exactly: random spectra (8 at once, and one alone),
+    lengths shorter and longer than the frames cover, blocks of frames smaller than the song."""
+    import auralise.frontends.synthesis as synthesis
+
+    monkeypatch.setattr(synthesis, "FRAMES_PER_BLOCK", 700)
+    f = fe(**kw)
+    rng = np.random.default_rng(frames + length + f.hop_length)
+    X = rng.standard_normal((8, f.n_freq, frames)) + 1j * rng.standard_normal((8, f.n_freq, frames))
+    X = X.astype(np.complex64)
+    ref = librosa.istft(X, hop_length=f.hop_length, win_length=f.win_length, n_fft=f.n_fft, window=f.window,
+                        center=f.center, length=length, dtype=np.float32)  # fmt: skip
+    out = f.istft(X, length)
+    assert out.dtype == np.float32 and out.shape == (8, length)
+    assert np.array_equal(out, ref)
+    assert np.array_equal(f.istft(X[3], length), ref[3])
+
+
 # --------------------------------------------------------------------------- compression
 
 

@@ -82,7 +82,8 @@ class StftGrid:
         )
 
     def istft(self, X: np.ndarray, length: int) -> np.ndarray:
-        """Inverse STFT (overlap-add with window-sum normalisation).
+        """Inverse STFT (overlap-add with window-sum normalisation): ``librosa.istft``'s numbers, faster
+        (:mod:`auralise.frontends.synthesis`).
 
         Parameters
         ----------
@@ -97,18 +98,10 @@ class StftGrid:
             With ``center=False``, samples no frame covers with a non-zero window weight (sample 0 for a
             periodic Hann window, and everything after the last full frame) are zero.
         """
-        import librosa
+        from auralise.frontends.synthesis import istft
 
-        return librosa.istft(
-            X,
-            hop_length=self.hop_length,
-            win_length=self.win_length,
-            n_fft=self.n_fft,
-            window=self.window,
-            center=self.center,
-            length=int(length),
-            dtype=np.float32,
-        )
+        return istft(X, hop_length=self.hop_length, n_fft=self.n_fft, win_length=self.win_length, window=self.window,
+                     center=self.center, length=int(length))  # fmt: skip
 
     # ------------------------------------------------------------------ axes and lengths
     def frame_times(self, T: int) -> np.ndarray:
