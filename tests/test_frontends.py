@@ -181,8 +181,9 @@ def test_istft_inverts() -> None:
 )
 @pytest.mark.parametrize("frames, length", [(40, 5001), (40, 12000), (3000, 700_000), (2, 100)])
 def test_istft_is_librosas_bit_for_bit(monkeypatch, kw: dict, frames: int, length: int) -> None:
-    """The front-ends' inverse STFT equals ``librosa.istft`` exactly: random spectra (8 at once, and one alone),
-    lengths shorter and longer than the frames cover, blocks of frames smaller than the song."""
+    """The front-ends' inverse STFT equals ``librosa.istft`` exactly: random spectra (8 at once, and one alone) with
+    all-zero frames (which it skips) and a silent one, lengths shorter and longer than the frames cover, blocks of
+    frames smaller than the song."""
     import auralise.frontends.synthesis as synthesis
 
     monkeypatch.setattr(synthesis, "FRAMES_PER_BLOCK", 700)
@@ -190,6 +191,9 @@ def test_istft_is_librosas_bit_for_bit(monkeypatch, kw: dict, frames: int, lengt
     rng = np.random.default_rng(frames + length + f.hop_length)
     X = rng.standard_normal((8, f.n_freq, frames)) + 1j * rng.standard_normal((8, f.n_freq, frames))
     X = X.astype(np.complex64)
+    X[:, :, rng.random(frames) < 0.5] = 0  # frames that are all zero (skipped), in every signal
+    X[1, :, : frames // 2] = 0  # and in one signal only
+    X[2] = 0  # a silent signal
     ref = librosa.istft(X, hop_length=f.hop_length, win_length=f.win_length, n_fft=f.n_fft, window=f.window,
                         center=f.center, length=length, dtype=np.float32)  # fmt: skip
     out = f.istft(X, length)
