@@ -157,9 +157,7 @@ def unpool_chain(values: np.ndarray, switches, size: tuple[int, int], window: tu
     kh, kw = window
     alpha, beta = (s.astype(values.dtype) for s in chain_slopes(chain, c))
     codes = _window_codes(switches, size, window, {} if cache is None else cache)
-    cells = np.moveaxis(values, 2, -1).reshape(n * b, h2, w2, c)  # a view for channels-last signals
-    if not cells.flags.c_contiguous:
-        cells = np.ascontiguousarray(cells)
+    cells = values.reshape(n * b, c, h2, w2)  # either layout, read as it is
     out = np.empty((n * b, *size, c), dtype=values.dtype)
     out[:, h2 * kh :] = 0  # cells in no window
     out[:, : h2 * kh, w2 * kw :] = 0
@@ -333,18 +331,22 @@ def _cells_unpool_transpose(values, cell_major, starts, alpha, beta, weight, out
 
 
 def _unpool_chain(values, codes, alpha, beta, out, kh, kw, batch, first, last):  # pragma: no cover - numba
-    """Pooled rows ``first:last`` (over items x pooled rows) of (NB, h2, w2, C) ``values``: each window's cells get
-    the chain's image of its value where the switch's offset ``codes`` (B, h2, w2, C) is theirs, 0 elsewhere."""
-    h2, w2, channels = values.shape[1], values.shape[2], values.shape[3]
+    """Pooled rows ``first:last`` (over items x pooled rows) of (NB, C, h2, w2) ``values``, in either layout: each
+    window's cells get the chain's image of its value where the switch's offset ``codes`` (B, h2, w2, C) is theirs,
+    0 elsewhere, in ``out`` (NB, rows, columns, C)."""
+    channels, h2, w2 = values.shape[1], values.shape[2], values.shape[3]
     zero = values.dtype.type(0)
+    u = np.empty(channels, dtype=values.dtype)
     for r in range(first, last):
         item, i = r // h2, r % h2
         b = item % batch
-        for dy in range(kh):
-            for j in range(w2):
-                v, code = values[item, i, j], codes[b, i, j]
+        for j in range(w2):
+            for c in range(channels):
+                v = values[item, c, i, j]
+                u[c] = alpha[c] * max(v, zero) + beta[c] * min(v, zero)
+            code = codes[b, i, j]
+            for dy in range(kh):
                 for dx in range(kw):
                     o, k = out[item, i * kh + dy, j * kw + dx], dy * kw + dx
                     for c in range(channels):
-                        u = alpha[c] * max(v[c], zero) + beta[c] * min(v[c], zero)
-                        o[c] = u if code[c] == k else zero
+                        o[c] = u[c] if code[c] == k else zero
