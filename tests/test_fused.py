@@ -53,7 +53,8 @@ def test_matches_the_unfused_reference(case, channels_last) -> None:
     if channels_last:
         values = g.reshape(3 * b, c, *pooled.shape[2:]).contiguous(memory_format=torch.channels_last).view(g.shape)
     out = fused.unpool_transpose(values.numpy(), switches, size, chain, weight.numpy(), (pad, pad),
-                                 overlap=pool != stride, threads=2)  # fmt: skip
+                                 window=(pool if isinstance(pool, tuple) else (pool, pool)) if pool == stride else None,
+                                 threads=2)  # fmt: skip
     ref = reference(g, switches, size, chain, weight, (pad, pad))
     assert out.shape == tuple(ref.shape)
     assert np.max(np.abs(out - ref.numpy())) <= 1e-5 * float(ref.abs().max())
@@ -75,7 +76,7 @@ def test_one_item_is_split_in_parts_with_the_same_result(channels_last) -> None:
         else g
     )
     chain = [("rectify", None)]
-    outs = [fused.unpool_transpose(values.numpy(), switches, size, chain, weight.numpy(), (1, 1), overlap=False,
+    outs = [fused.unpool_transpose(values.numpy(), switches, size, chain, weight.numpy(), (1, 1), window=(2, 2),
                                    threads=t) for t in (1, 2, 3)]  # fmt: skip
     ref = reference(g, switches, size, chain, weight, (1, 1)).numpy()
     assert np.max(np.abs(outs[1] - ref)) <= 1e-5 * np.abs(ref).max()
@@ -83,7 +84,7 @@ def test_one_item_is_split_in_parts_with_the_same_result(channels_last) -> None:
     batch = torch.cat([g, torch.randn(2, *g.shape[1:], generator=gen)])
     if channels_last:
         batch = batch.reshape(3, c, *pooled.shape[2:]).contiguous(memory_format=torch.channels_last).view(batch.shape)
-    together = fused.unpool_transpose(batch.numpy(), switches, size, chain, weight.numpy(), (1, 1), overlap=False,
+    together = fused.unpool_transpose(batch.numpy(), switches, size, chain, weight.numpy(), (1, 1), window=(2, 2),
                                       threads=2)  # fmt: skip
     assert np.array_equal(together[:1], outs[1])
 

@@ -17,7 +17,8 @@ kink at 0, so their chain is, per channel ``c``, ``f_c(u) = alpha_c * max(u, 0) 
 (:func:`chain_slopes`).
 
 Numba (a dependency of librosa) compiles the kernels on first use and caches them on disk; without numba the rules
-take the unfused path. Each item (feature x batch) is split in :data:`PARTS` parts (cells or channels), each into its
+take the unfused path. Each item (feature x batch) is split in :data:`PARTS` parts (pooled rows or channels, taken in
+turn, so that dense and sparse ones are shared alike), each into its
 own output plane, summed in a fixed order, and the parts are shared out over ``threads`` threads: one feature at a
 time (as the CPU projection runs) keeps both cores busy, and the result depends neither on the thread count nor on
 the batch. Signals in the
@@ -61,7 +62,7 @@ def chain_slopes(chain: list[tuple[str, np.ndarray | None]], channels: int) -> t
 
 
 def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain: list, weight: np.ndarray,
-                     padding: tuple[int, int], *, overlap: bool = True, threads: int = 1,
+                     padding: tuple[int, int], *, window: tuple[int, int] | None = None, threads: int = 1,
                      cache: dict | None = None) -> np.ndarray:  # fmt: skip
     """Unpool pooled signals through their switches, pass the channel-wise ops below the pool and transpose a
     stride-1 convolution, in one pass.
@@ -80,8 +81,9 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
         The convolution's weights.
     padding : (rows, columns)
         The convolution's zero padding, at most the kernel's size - 1.
-    overlap : bool
-        Whether two windows may share a switch: signals meeting at one cell are summed before the ops.
+    window : (rows, columns), optional
+        The pool's window when its windows tile the input (kernel = stride, no padding, dilation or ceil mode);
+        None when two windows may share a switch (signals meeting at one cell are summed before the ops).
     threads : int
         Threads the items are split over.
     cache : dict, optional
@@ -105,18 +107,21 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
     else:
         flat = np.ascontiguousarray(values).reshape(n * b, c, -1)
     out = np.zeros((n * b, weight.shape[1], rows, cols), dtype=values.dtype)
+    overlap = window is None
     direct = cell_major and not overlap  # channels-last cells straight into the output, no transposition
     kernel = _kernels()["cells" if direct else "channels"]
-    if direct:
-        starts = _cell_major(starts, cache)
+    if direct:  # each switch as its offset in its window: 8x less to read than its position
+        h2, w2 = values.shape[3:]
+        starts = _window_codes(switches, size, window, cache).reshape(b, h2 * w2, c)
+        geometry = np.array([w2, window[0] * cols, window[1], window[1], cols], dtype=np.int64)
+    else:
+        geometry = np.zeros(5, dtype=np.int64)
     w = np.ascontiguousarray(weight, dtype=values.dtype)
-    inner = flat.shape[1] if direct else c  # a kernel's inner range: cells (direct) or channels
     outs = [out] + [np.zeros_like(out) for _ in range(PARTS - 1)]
-    cut = np.linspace(0, inner, PARTS + 1).round().astype(int)
-    jobs = [(k, i, i + 1, int(cut[k]), int(cut[k + 1])) for i in range(n * b) for k in range(PARTS)]
+    jobs = [(k, i, i + 1, k, PARTS) for i in range(n * b) for k in range(PARTS)]  # part k of item i
     args = (flat, cell_major, starts, alpha, beta, w)
     with ThreadPoolExecutor(max(1, min(threads, len(jobs)))) as pool:  # the kernels release the GIL
-        for job in [pool.submit(kernel, *args, outs[k], b, overlap, *span) for k, *span in jobs]:
+        for job in [pool.submit(kernel, *args, outs[k], b, overlap, *span, geometry) for k, *span in jobs]:
             job.result()
     for extra in outs[1:]:  # each item's parts, summed in a fixed order whatever the batch or the thread count
         out += extra
@@ -195,14 +200,6 @@ def _starts(switches, size: tuple[int, int], cols: int, cache: dict) -> np.ndarr
     return cache[key]
 
 
-def _cell_major(starts: np.ndarray, cache: dict) -> np.ndarray:
-    """:func:`_starts` as (B, Q, C), for the channels-last kernel."""
-    key = ("fused-starts-cells", id(starts))
-    if key not in cache:
-        cache[key] = (starts, np.ascontiguousarray(starts.transpose(0, 2, 1)))  # keeps ``starts`` (and its id) alive
-    return cache[key][1]
-
-
 def _kernels() -> dict:
     global _KERNELS
     if _KERNELS is None:
@@ -219,7 +216,8 @@ def _kernels() -> dict:
     return _KERNELS
 
 
-def _unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batch, overlap, first, last, c0, c1):
+def _unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batch, overlap, first, last, part, parts,
+                      geometry):  # fmt: skip
     """Items ``first:last`` of (NB, C, Q) signals, or (NB, Q, C) ``cell_major`` ones (transposed item by item in
     cache-sized blocks), channel by channel: the value at each touched cell (summed in a scratch plane where
     windows overlap), through the chain, then each kernel tap's contribution of the non-zero cells (compacted
@@ -239,10 +237,10 @@ def _unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batc
         o = out[i].reshape(c_in * plane)
         if cell_major:
             for q0 in range(0, cells, 16):
-                for c in range(c0, c1):
+                for c in range(part, channels, parts):
                     for q in range(q0, min(q0 + 16, cells)):
                         local[c, q] = values[i, q, c]
-        for c in range(c0, c1):
+        for c in range(part, channels, parts):
             s = starts[b, c]
             if overlap:  # each cell taken once: a later window with the same switch finds 0
                 for q in range(cells):
@@ -291,43 +289,57 @@ def _add_3x3(o, where, value, n, w, base, cols):  # pragma: no cover - compiled 
         o[r + 2] += w8 * v
 
 
-def _cells_unpool_transpose(values, cell_major, starts, alpha, beta, weight, out, batch, overlap, first, last, q0, q1):
-    """Items ``first:last`` of (NB, Q, C) channels-last signals through windows that do not overlap, cell by cell:
-    each non-zero value after the chain adds its kernel's taps around its switch (``starts`` (B, Q, C)) into the
-    padded output (NB, C_in, rows, cols); mostly zeros after a rectifier, so the branch is cheap."""
+def _cells_unpool_transpose(values, cell_major, codes, alpha, beta, weight, out, batch, overlap, first, last, part,
+                            parts,
+                            geometry):  # fmt: skip
+    """Items ``first:last`` of (NB, Q, C) channels-last signals through windows that tile the pool's input, cell by
+    cell: the chain on all of a cell's channels at once, then each non-zero value adds its kernel's taps around its
+    switch into the padded output (NB, C_in, rows, cols). ``codes`` (B, Q, C) are the switches' offsets in their
+    windows, ``geometry`` (pooled columns, a window row's stride in the output, the window's width, its column
+    stride, the output's row stride). Mostly zeros after a rectifier (96 % on the Choi demo model), so the branch
+    is cheap."""
     items, cells, channels = values.shape
     c_in, kh, kw = weight.shape[1], weight.shape[2], weight.shape[3]
-    cols = out.shape[3]
+    w2, row_step, width, col_step, cols = geometry[0], geometry[1], geometry[2], geometry[3], geometry[4]
     plane = out.shape[2] * cols
     zero = values.dtype.type(0)
+    u = np.empty(channels, dtype=values.dtype)
+    offsets = np.empty(256, dtype=np.int64)  # a code's place in the padded plane, from its window's corner
+    for k in range(256):
+        offsets[k] = (k // width) * cols + k % width
     for i in range(first, last):
         b = i % batch
         o = out[i].reshape(c_in * plane)
-        for q in range(q0, q1):
+        for q in range(cells):
+            if (q // w2) % parts != part:  # pooled rows in turn: each part gets a like share of dense and sparse rows
+                continue
+            v, code = values[i, q], codes[b, q]
+            corner = (q // w2) * row_step + (q % w2) * col_step
+            for c in range(channels):  # the chain, vectorised over the channels
+                u[c] = alpha[c] * max(v[c], zero) + beta[c] * min(v[c], zero)
             for c in range(channels):
-                v = values[i, q, c]
-                u = alpha[c] * max(v, zero) + beta[c] * min(v, zero)
-                if u == 0:
+                if u[c] == 0:
                     continue
+                uc = u[c]
                 for ci in range(c_in):
-                    r = starts[b, q, c] + ci * plane
+                    r = corner + offsets[code[c]] + ci * plane
                     if kh == 3 and kw == 3:
                         w = weight[c, ci]
-                        o[r] += w[0, 0] * u
-                        o[r + 1] += w[0, 1] * u
-                        o[r + 2] += w[0, 2] * u
+                        o[r] += w[0, 0] * uc
+                        o[r + 1] += w[0, 1] * uc
+                        o[r + 2] += w[0, 2] * uc
                         r += cols
-                        o[r] += w[1, 0] * u
-                        o[r + 1] += w[1, 1] * u
-                        o[r + 2] += w[1, 2] * u
+                        o[r] += w[1, 0] * uc
+                        o[r + 1] += w[1, 1] * uc
+                        o[r + 2] += w[1, 2] * uc
                         r += cols
-                        o[r] += w[2, 0] * u
-                        o[r + 1] += w[2, 1] * u
-                        o[r + 2] += w[2, 2] * u
+                        o[r] += w[2, 0] * uc
+                        o[r + 1] += w[2, 1] * uc
+                        o[r + 2] += w[2, 2] * uc
                         continue
                     for ky in range(kh):
                         for kx in range(kw):
-                            o[r + ky * cols + kx] += weight[c, ci, ky, kx] * u
+                            o[r + ky * cols + kx] += weight[c, ci, ky, kx] * uc
 
 
 def _unpool_chain(values, codes, alpha, beta, out, kh, kw, batch, first, last):  # pragma: no cover - numba

@@ -81,7 +81,7 @@ def _fused_conv(trace: Trace, pool: OpRecord, g: torch.Tensor, conv: OpRecord, x
     if padding is None or any(not 0 <= p < k for p, k in zip(padding, weight.shape[2:])):
         return None
     out = fused.unpool_transpose(g.numpy(), pool.indices, size, chain, weight.cpu().numpy(), padding,
-                                 overlap=tiling(pool) is None, threads=threads, cache=trace.cache)  # fmt: skip
+                                 window=tiling(pool), threads=threads, cache=trace.cache)  # fmt: skip
     return params["input"], torch.from_numpy(out)
 
 
