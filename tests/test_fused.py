@@ -16,6 +16,10 @@ pytestmark = pytest.mark.skipif(not fused.available(), reason="numba is not inst
 REPO = Path(__file__).resolve().parents[1]
 
 
+def as_pair(n):
+    return tuple(n) if isinstance(n, tuple) else (n, n)
+
+
 def reference(g, switches, size, chain, weight, padding):
     """Scatter-add unpooling, each op of the chain in turn, then torch's transposed convolution: (N, B, C_in, ...)."""
     n, b, c = g.shape[:3]
@@ -35,7 +39,10 @@ CASES = [  # channels, inputs, size, kernel, padding, pool, stride, chain (gains
     (5, 1, (10, 12), 3, 2, (2, 3), (2, 3), ["gain", "rectify"], 1),
     (4, 1, (10, 12), 3, 1, 2, 2, ["rectify", "gain", "rectify"], 1),
     (3, 1, (11, 17), 5, 2, (4, 1), (2, 2), ["gain", "rectify"], 1),  # overlapping windows (musicnn's VGG)
-    (3, 2, (12, 9), 3, 1, 3, 2, ["rectify", "gain"], 2),
+    (16, 1, (40, 24), 3, 1, (4, 1), (2, 2), ["rectify", "gain", "rectify"], 2),  # the same, many shared switches
+    (8, 1, (21, 30), 3, 1, (1, 4), (2, 2), ["gain", "rectify"], 1),  # overlapping along columns
+    (3, 2, (12, 9), 3, 1, 3, 2, ["rectify", "gain"], 2),  # overlapping along both (summed channel by channel)
+    (4, 1, (14, 17), 3, 1, 2, 3, ["rectify"], 1),  # gaps between windows
 ]
 
 
@@ -53,11 +60,15 @@ def test_matches_the_unfused_reference(case, channels_last) -> None:
     if channels_last:
         values = g.reshape(3 * b, c, *pooled.shape[2:]).contiguous(memory_format=torch.channels_last).view(g.shape)
     out = fused.unpool_transpose(values.numpy(), switches, size, chain, weight.numpy(), (pad, pad),
-                                 window=(pool if isinstance(pool, tuple) else (pool, pool)) if pool == stride else None,
-                                 threads=2)  # fmt: skip
+                                 windows=(as_pair(pool), as_pair(stride)), threads=2)  # fmt: skip
     ref = reference(g, switches, size, chain, weight, (pad, pad))
+    if case[1] == 1 and pool in ((4, 1), (1, 4)) and c > 4:  # the windows do share switches here
+        shared = (torch.diff(switches, dim=2 if pool == (4, 1) else 3) == 0).sum()
+        assert int(shared) > 10
     assert out.shape == tuple(ref.shape)
     assert np.max(np.abs(out - ref.numpy())) <= 1e-5 * float(ref.abs().max())
+    general = fused.unpool_transpose(values.numpy(), switches, size, chain, weight.numpy(), (pad, pad), threads=2)
+    assert np.max(np.abs(general - ref.numpy())) <= 1e-5 * float(ref.abs().max())  # windows not described
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -76,7 +87,8 @@ def test_one_item_is_split_in_parts_with_the_same_result(channels_last) -> None:
         else g
     )
     chain = [("rectify", None)]
-    outs = [fused.unpool_transpose(values.numpy(), switches, size, chain, weight.numpy(), (1, 1), window=(2, 2),
+    tiles = ((2, 2), (2, 2))
+    outs = [fused.unpool_transpose(values.numpy(), switches, size, chain, weight.numpy(), (1, 1), windows=tiles,
                                    threads=t) for t in (1, 2, 3)]  # fmt: skip
     ref = reference(g, switches, size, chain, weight, (1, 1)).numpy()
     assert np.max(np.abs(outs[1] - ref)) <= 1e-5 * np.abs(ref).max()
@@ -84,7 +96,7 @@ def test_one_item_is_split_in_parts_with_the_same_result(channels_last) -> None:
     batch = torch.cat([g, torch.randn(2, *g.shape[1:], generator=gen)])
     if channels_last:
         batch = batch.reshape(3, c, *pooled.shape[2:]).contiguous(memory_format=torch.channels_last).view(batch.shape)
-    together = fused.unpool_transpose(batch.numpy(), switches, size, chain, weight.numpy(), (1, 1), window=(2, 2),
+    together = fused.unpool_transpose(batch.numpy(), switches, size, chain, weight.numpy(), (1, 1), windows=tiles,
                                       threads=2)  # fmt: skip
     assert np.array_equal(together[:1], outs[1])
 

@@ -18,14 +18,17 @@ kink at 0, so their chain is, per channel ``c``, ``f_c(u) = alpha_c * max(u, 0) 
 
 Numba (a dependency of librosa) compiles the kernels on first use and caches them on disk; without numba the rules
 take the unfused path. Each item (feature x batch) is split in :data:`PARTS` parts (pooled rows or channels, taken in
-turn, so that dense and sparse ones are shared alike), each into its
-own output plane, summed in a fixed order, and the parts are shared out over ``threads`` threads: one feature at a
-time (as the CPU projection runs) keeps both cores busy, and the result depends neither on the thread count nor on
-the batch. Signals in the
-plain layout go channel by channel (non-zero cells compacted first); channels-last ones, as mkldnn's transposed
-convolution above hands them down, go cell by cell straight into the output, unless windows overlap (then they are
-transposed blockwise first). :func:`unpool_chain` stops above a convolution with many inputs: unpooling and the
-channel-wise ops, written once, channels innermost.
+turn, so that dense and sparse ones are shared alike), each into its own output plane, summed in a fixed order, and
+the parts are shared out over ``threads`` threads: one feature at a time (as the CPU projection runs) keeps both
+cores busy, and the result depends neither on the thread count nor on the batch.
+
+Channels-last signals, as mkldnn's transposed convolution above hands them down, go cell by cell straight into the
+output, each switch read as its uint8 offset in its window; where windows overlap along one axis (musicnn's VGG:
+4 x 1 windows, stride 2), the offset also says whether the next window's switch is on the same cell (its value is
+added first) or the previous one's (the value was taken). Signals in the plain layout, and windows that overlap
+otherwise, go channel by channel (non-zero cells compacted first; shared cells summed in a scratch plane).
+:func:`unpool_chain` stops above a convolution with many inputs: unpooling and the channel-wise ops, written once,
+channels innermost.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def chain_slopes(chain: list[tuple[str, np.ndarray | None]], channels: int) -> t
 
 
 def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain: list, weight: np.ndarray,
-                     padding: tuple[int, int], *, window: tuple[int, int] | None = None, threads: int = 1,
+                     padding: tuple[int, int], *, windows: tuple | None = None, threads: int = 1,
                      cache: dict | None = None) -> np.ndarray:  # fmt: skip
     """Unpool pooled signals through their switches, pass the channel-wise ops below the pool and transpose a
     stride-1 convolution, in one pass.
@@ -81,9 +84,9 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
         The convolution's weights.
     padding : (rows, columns)
         The convolution's zero padding, at most the kernel's size - 1.
-    window : (rows, columns), optional
-        The pool's window when its windows tile the input (kernel = stride, no padding, dilation or ceil mode);
-        None when two windows may share a switch (signals meeting at one cell are summed before the ops).
+    windows : ((rows, columns), (row stride, column stride)), optional
+        The pool's kernel and stride when its windows have no padding, dilation or ceil mode; None otherwise.
+        Windows that overlap may share a switch: signals meeting at one cell are summed before the ops.
     threads : int
         Threads the items are split over.
     cache : dict, optional
@@ -107,15 +110,17 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
     else:
         flat = np.ascontiguousarray(values).reshape(n * b, c, -1)
     out = np.zeros((n * b, weight.shape[1], rows, cols), dtype=values.dtype)
-    overlap = window is None
-    direct = cell_major and not overlap  # channels-last cells straight into the output, no transposition
+    overlap = windows is None or windows[0] != windows[1]
+    step = _shared_step(windows, values.shape[4]) if windows is not None else None
+    direct = cell_major and step is not None  # channels-last cells straight into the output, no transposition
     kernel = _kernels()["cells" if direct else "channels"]
-    if direct:  # each switch as its offset in its window: 8x less to read than its position
+    if direct:  # each switch as its offset in its window (and the windows sharing it): 8x less to read
         h2, w2 = values.shape[3:]
-        starts = _window_codes(switches, size, window, cache).reshape(b, h2 * w2, c)
-        geometry = np.array([w2, window[0] * cols, window[1], window[1], cols], dtype=np.int64)
+        starts = _window_codes(switches, size, windows, cache).reshape(b, h2 * w2, c)
+        (_, width), (row_stride, col_stride) = windows
+        geometry = np.array([w2, row_stride * cols, width, col_stride, cols, step], dtype=np.int64)
     else:
-        geometry = np.zeros(5, dtype=np.int64)
+        geometry = np.zeros(6, dtype=np.int64)
     w = np.ascontiguousarray(weight, dtype=values.dtype)
     outs = [out] + [np.zeros_like(out) for _ in range(PARTS - 1)]
     jobs = [(k, i, i + 1, k, PARTS) for i in range(n * b) for k in range(PARTS)]  # part k of item i
@@ -161,7 +166,7 @@ def unpool_chain(values: np.ndarray, switches, size: tuple[int, int], window: tu
     n, b, c, h2, w2 = values.shape
     kh, kw = window
     alpha, beta = (s.astype(values.dtype) for s in chain_slopes(chain, c))
-    codes = _window_codes(switches, size, window, {} if cache is None else cache)
+    codes = _window_codes(switches, size, (window, window), {} if cache is None else cache)
     cells = values.reshape(n * b, c, h2, w2)  # either layout, read as it is
     out = np.empty((n * b, *size, c), dtype=values.dtype)
     out[:, h2 * kh :] = 0  # cells in no window
@@ -175,15 +180,40 @@ def unpool_chain(values: np.ndarray, switches, size: tuple[int, int], window: tu
     return out.reshape(n, b, *size, c)
 
 
-def _window_codes(switches, size: tuple[int, int], window: tuple[int, int], cache: dict) -> np.ndarray:
-    """Each switch's offset in its window, ``dy * columns + dx``, (B, rows_pooled, cols_pooled, C) uint8."""
-    key = ("fused-codes", id(switches))
+def _window_codes(switches, size: tuple[int, int], windows: tuple, cache: dict) -> np.ndarray:
+    """Each switch's offset in its window, ``dy * kernel_columns + dx``, (B, rows_pooled, cols_pooled, C) uint8;
+    where windows overlap (:func:`_shared_step`), plus 64 where the next window's switch is on the same cell and
+    128 where the previous window's is."""
+    key = ("fused-codes", id(switches), windows)
     if key not in cache:
+        (kh, kw), (sh, sw) = windows
         s = np.asarray(switches, dtype=np.int64)
-        rows, cols = np.arange(s.shape[2])[:, None] * window[0], np.arange(s.shape[3])[None, :] * window[1]
-        codes = (s // size[1] - rows) * window[1] + (s % size[1] - cols)
+        rows, cols = np.arange(s.shape[2])[:, None] * sh, np.arange(s.shape[3])[None, :] * sw
+        codes = (s // size[1] - rows) * kw + (s % size[1] - cols)
+        axis = 2 if kh > sh else 3 if kw > sw else None
+        if axis is not None:
+            same = np.diff(s, axis=axis) == 0  # window i's switch is window i + 1's
+            lead = [slice(None)] * 4
+            codes[tuple(lead[:axis] + [slice(None, -1)])] += 64 * same
+            codes[tuple(lead[:axis] + [slice(1, None)])] += 128 * same
         cache[key] = (switches, np.ascontiguousarray(np.moveaxis(codes, 1, -1).astype(np.uint8)))
     return cache[key][1]  # the switches are kept alive with their codes, so their id stays theirs
+
+
+def _shared_step(windows: tuple, pooled_cols: int) -> int | None:
+    """How far apart, in pooled cells, two windows sharing a cell are: 0 when windows do not overlap, the pooled
+    row's length when they overlap along rows only and a cell is in at most two, 1 along columns; None for any other
+    overlap (the channel-by-channel kernel sums those), or offsets that do not fit the codes."""
+    (kh, kw), (sh, sw) = windows
+    if kh * kw > 64:
+        return None
+    if kh <= sh and kw <= sw:
+        return 0
+    if kw <= sw and kh <= 2 * sh:
+        return pooled_cols
+    if kh <= sh and kw <= 2 * sw:
+        return 1
+    return None
 
 
 def _channels_last(values: np.ndarray) -> bool:
@@ -290,22 +320,29 @@ def _add_3x3(o, where, value, n, w, base, cols):  # pragma: no cover - compiled 
 
 
 def _cells_unpool_transpose(values, cell_major, codes, alpha, beta, weight, out, batch, overlap, first, last, part,
-                            parts,
-                            geometry):  # fmt: skip
-    """Items ``first:last`` of (NB, Q, C) channels-last signals through windows that tile the pool's input, cell by
-    cell: the chain on all of a cell's channels at once, then each non-zero value adds its kernel's taps around its
-    switch into the padded output (NB, C_in, rows, cols). ``codes`` (B, Q, C) are the switches' offsets in their
-    windows, ``geometry`` (pooled columns, a window row's stride in the output, the window's width, its column
-    stride, the output's row stride). Mostly zeros after a rectifier (96 % on the Choi demo model), so the branch
+                            parts, geometry):  # fmt: skip
+    """Items ``first:last`` of (NB, Q, C) channels-last signals, cell by cell: the chain on all of a cell's
+    channels at once, then each non-zero value adds its kernel's taps around its switch into the padded output
+    (NB, C_in, rows, cols). ``codes`` (B, Q, C) are the switches' offsets in their windows (+64: add the value of the
+    window ``step`` cells on, which has the same switch; +128: that value was taken by the window before), and
+    ``geometry`` (pooled columns, a pooled row's stride in the output, the kernel's width, a pooled column's stride,
+    the output's row stride, ``step``). Mostly zeros after a rectifier (96 % on the Choi demo model), so the branch
     is cheap."""
     items, cells, channels = values.shape
     c_in, kh, kw = weight.shape[1], weight.shape[2], weight.shape[3]
-    w2, row_step, width, col_step, cols = geometry[0], geometry[1], geometry[2], geometry[3], geometry[4]
+    w2, row_step, width, col_step, cols, step = (
+        geometry[0],
+        geometry[1],
+        geometry[2],
+        geometry[3],
+        geometry[4],
+        geometry[5],
+    )
     plane = out.shape[2] * cols
     zero = values.dtype.type(0)
     u = np.empty(channels, dtype=values.dtype)
-    offsets = np.empty(256, dtype=np.int64)  # a code's place in the padded plane, from its window's corner
-    for k in range(256):
+    offsets = np.empty(64, dtype=np.int64)  # a code's place in the padded plane, from its window's corner
+    for k in range(64):
         offsets[k] = (k // width) * cols + k % width
     for i in range(first, last):
         b = i % batch
@@ -315,14 +352,21 @@ def _cells_unpool_transpose(values, cell_major, codes, alpha, beta, weight, out,
                 continue
             v, code = values[i, q], codes[b, q]
             corner = (q // w2) * row_step + (q % w2) * col_step
-            for c in range(channels):  # the chain, vectorised over the channels
-                u[c] = alpha[c] * max(v[c], zero) + beta[c] * min(v[c], zero)
+            if step == 0 or q + step >= cells:
+                for c in range(channels):  # the chain, vectorised over the channels
+                    x = v[c] if code[c] < 128 else zero
+                    u[c] = alpha[c] * max(x, zero) + beta[c] * min(x, zero)
+            else:
+                after = values[i, q + step]
+                for c in range(channels):  # a switch shared with the next window: both values, then the chain
+                    x = v[c] + after[c] if 64 <= code[c] < 128 else v[c] if code[c] < 128 else zero
+                    u[c] = alpha[c] * max(x, zero) + beta[c] * min(x, zero)
             for c in range(channels):
                 if u[c] == 0:
                     continue
                 uc = u[c]
                 for ci in range(c_in):
-                    r = corner + offsets[code[c]] + ci * plane
+                    r = corner + offsets[code[c] & 63] + ci * plane
                     if kh == 3 and kw == 3:
                         w = weight[c, ci]
                         o[r] += w[0, 0] * uc

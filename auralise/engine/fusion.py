@@ -81,7 +81,7 @@ def _fused_conv(trace: Trace, pool: OpRecord, g: torch.Tensor, conv: OpRecord, x
     if padding is None or any(not 0 <= p < k for p, k in zip(padding, weight.shape[2:])):
         return None
     out = fused.unpool_transpose(g.numpy(), pool.indices, size, chain, weight.cpu().numpy(), padding,
-                                 window=tiling(pool), threads=threads, cache=trace.cache)  # fmt: skip
+                                 windows=plain_windows(pool), threads=threads, cache=trace.cache)  # fmt: skip
     return params["input"], torch.from_numpy(out)
 
 
@@ -124,6 +124,13 @@ def tiled_unpool(trace: Trace, rec: OpRecord, values: torch.Tensor) -> torch.Ten
 def tiling(rec: OpRecord) -> tuple[int, int] | None:
     """(kernel rows, columns) of a 2-d max-pool whose windows tile its input (kernel = stride, no padding,
     dilation or ceil mode); None otherwise."""
+    windows = plain_windows(rec)
+    return windows[0] if windows is not None and windows[0] == windows[1] else None
+
+
+def plain_windows(rec: OpRecord) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """((kernel rows, columns), (row stride, column stride)) of a 2-d max-pool with no padding, dilation or ceil
+    mode; None otherwise."""
     if rec.name != "max_pool2d" or rec.is_aten:
         return None
     params = pool_params(rec)
@@ -131,9 +138,9 @@ def tiling(rec: OpRecord) -> tuple[int, int] | None:
     stride = as_tuple(params.get("stride") or params["kernel_size"], 2)
     padding, dilation = as_tuple(params.get("padding", 0), 2), as_tuple(params.get("dilation", 1), 2)
     ceil = rec.kwargs.get("ceil_mode", rec.args[5] if len(rec.args) > 5 else False)
-    if kernel != stride or set(padding) != {0} or set(dilation) != {1} or ceil:
+    if set(padding) != {0} or set(dilation) != {1} or ceil:
         return None
-    return kernel
+    return tuple(kernel), tuple(stride)
 
 
 def feeds_channels_last_conv(trace: Trace, rec: OpRecord) -> bool:
