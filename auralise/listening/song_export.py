@@ -100,7 +100,7 @@ class SongExport:
     def run(self, feature_kind: str, feature_arg) -> list[dict]:
         """Export the song: ``feature_kind`` and ``feature_arg`` as :func:`auralise.listening.export.parse_feature_spec`
         returns them. Items finished by an earlier run (``context.done``) are kept, not redone."""
-        from auralise.engine.memory import reuse_freed_memory
+        from auralise.engine.memory import reuse_freed_memory, single_threaded_blas
 
         plan = song_plan(self.session.frontend, self.song.n_samples, self.context.memory_budget, self.context.options)
         self.streamed = plan.streamed
@@ -140,7 +140,7 @@ class SongExport:
         pending: list[Future] = []
         # Keeping freed memory in the heap saves page faults on whole-song temporaries, but fragments the heap
         # over the many chunk-sized ones of a streamed song (RSS grew 3x): streamed songs use plain malloc.
-        with contextlib.nullcontext() if plan.streamed else reuse_freed_memory():
+        with contextlib.nullcontext() if plan.streamed else reuse_freed_memory(), single_threaded_blas():
             for start in range(0, len(todo), plan.group_size):
                 by_layer: dict[int, list[int]] = {}
                 for n, f in todo[start : start + plan.group_size]:
