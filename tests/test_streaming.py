@@ -184,18 +184,21 @@ def ten_minute_export(tmp_path_factory) -> dict:
 
 
 def test_streamed_export_memory_is_far_below_the_whole_song_cost(ten_minute_export):
-    """Before streaming, the whole-song buffers of this export took about 1.8 GB; streamed, 0.44-0.51 GB above the
-    baseline in five runs (it varies with the writer threads' timing): at most half the whole-song cost."""
+    """Before streaming, the whole-song buffers of this export took about 1.8 GB; streamed, usually 0.44-0.53 GB
+    above the baseline, but now and then about 1.0 GB (3 of 14 runs in session 7, 0.96-1.10 GB, the code of session
+    6 included: the writer threads' timing; a bound of 0.9 GB failed the suite once): at most three quarters of the
+    whole-song cost, which still fails if the song's buffers come back."""
     runs = ten_minute_export
     assert runs["fixed"]["peak"] == runs["fixed"]["fixed"] > 100e6, runs  # a real measurement of the child
-    assert runs["export"]["peak"] - runs["fixed"]["fixed"] < 0.9e9, runs
+    assert runs["export"]["peak"] - runs["fixed"]["fixed"] < 1.35e9, runs
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known defect (session 6): measured with VmHWM, the export peaks 0.41-0.51 GB above its baseline at "
-    "--memory 0.25 (0.27 GB): decoding and resampling the song, writing the original's WAV and heap growth are "
-    "outside the budget. The test used ru_maxrss, which counts the forking pytest process, so it passed vacuously",
+    reason="known defect (session 6): measured with VmHWM, the export peaks 0.41-0.53 GB (now and then 1.1 GB) "
+    "above its baseline at --memory 0.25 (0.27 GB): decoding and resampling the song, writing the original's WAV and "
+    "heap growth are outside the budget. The test used ru_maxrss, which counts the forking pytest process, so it "
+    "passed vacuously",
 )
 def test_streamed_export_peak_memory_stays_within_the_budget(ten_minute_export):
     runs, budget = ten_minute_export, 0.25 * (1 << 30)
