@@ -92,9 +92,6 @@ class FeatureStats:
         return [int(r) for r in ranks]
 
 
-ONE_AT_A_TIME = 8 * 2**20  # bytes of a feature's largest signal from which the CPU projects one feature at a time
-
-
 class ChunkedProjector:
     """Project features of several layers of one model input ``S`` (batch 1), chunk by chunk.
 
@@ -312,8 +309,6 @@ class ChunkedProjector:
         )
         largest = max(o.numel() for r in recorded for o in r.outputs) * BYTES
         batch = max(1, int((self.memory_budget - kept) // (2 * largest + trace.source.numel() * BYTES)))
-        if trace.source.device.type == "cpu" and largest >= ONE_AT_A_TIME:
-            batch = 1  # one map per convolution: mkldnn runs a large one at the machine's peak, a batch at ~75 %
         for i in range(0, len(feats), batch):
             part = feats[i : i + batch]
             values, channels = self._seeds(tap, number, part, chunk, stats)
