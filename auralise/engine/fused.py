@@ -19,8 +19,8 @@ kink at 0, so their chain is, per channel ``c``, ``f_c(u) = alpha_c * max(u, 0) 
 Numba (a dependency of librosa) compiles the kernels on first use and caches them on disk; without numba the rules
 take the unfused path. Each item (feature x batch) is split in :data:`PARTS` parts (pooled rows or channels, taken in
 turn, so that dense and sparse ones are shared alike), each into its own output plane, summed in a fixed order, and
-the parts are shared out over ``threads`` threads: one feature at a time (as the CPU projection runs) keeps both
-cores busy, and the result depends neither on the thread count nor on the batch.
+the parts are shared out over ``threads`` threads: even a batch of one feature keeps both cores busy, and the
+result depends neither on the thread count nor on the batch.
 
 Channels-last signals, as mkldnn's transposed convolution above hands them down, go cell by cell straight into the
 output, each switch read as its uint8 offset in its window; where windows overlap along one axis (musicnn's VGG:
