@@ -17,19 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from auralise.engine.ops import (
-    COPIES,
-    DROPOUTS,
-    NORMS,
-    RELU_FAMILY,
-    as_tuple,
-    bn_scale,
-    conv_params,
-    eval_batch_norm,
-    kwarg,
-    numeric_padding,
-    pool_params,
-)
+from auralise.engine import ops
 from auralise.engine.trace import OpRecord, Trace
 
 
@@ -47,11 +35,11 @@ def fused_below(trace: Trace, rec: OpRecord, g, consumers: dict[int, list[int]])
         below = trace.records[trace.producer[id(x)][0]]
         if below.name == "conv2d":
             return _fused_conv(trace, rec, g, below, x, chain)
-        if below.name in RELU_FAMILY:
+        if below.name in ops.RELU_FAMILY:
             chain.append(("rectify", None))
-        elif below.name in NORMS and eval_batch_norm(below):
-            chain.append(("gain", bn_scale(below, g).reshape(-1).cpu().numpy()))
-        elif not (below.name in DROPOUTS and not kwarg(below, "training", 2, True) or below.name in COPIES):
+        elif below.name in ops.NORMS and ops.eval_batch_norm(below):
+            chain.append(("gain", ops.bn_scale(below, g).reshape(-1).cpu().numpy()))
+        elif not (below.name in ops.DROPOUTS and not ops.kwarg(below, "training", 2, True) or below.name in ops.COPIES):
             return None
         if len(below.tracked) != 1:
             return None
@@ -64,11 +52,11 @@ def _fused_conv(trace: Trace, pool: OpRecord, g: torch.Tensor, conv: OpRecord, x
     """:func:`fused_below` once its convolution is found; ``x`` is the convolution's output."""
     from auralise.engine import fused
 
-    params = conv_params(conv)
+    params = ops.conv_params(conv)
     weight = params["weight"].detach()
     if weight.dim() != 4 or params["groups"] != 1 or not fused.available():
         return None
-    if set(as_tuple(params["stride"], 2)) != {1} or set(as_tuple(params["dilation"], 2)) != {1}:
+    if set(ops.as_tuple(params["stride"], 2)) != {1} or set(ops.as_tuple(params["dilation"], 2)) != {1}:
         return None
     size, threads = tuple(pool.tracked_inputs()[0].shape[2:]), torch.get_num_threads()
     if weight.shape[1] * weight[0, 0].numel() > weight.shape[0]:  # many inputs: stop at the convolution's output
@@ -77,7 +65,7 @@ def _fused_conv(trace: Trace, pool: OpRecord, g: torch.Tensor, conv: OpRecord, x
             return None
         out = fused.unpool_chain(g.numpy(), pool.indices, size, window, chain, threads=threads, cache=trace.cache)
         return x, torch.from_numpy(out).permute(0, 1, 4, 2, 3)  # (K, B, C, rows, columns), channels-last
-    padding = numeric_padding(params["padding"], weight, (1, 1))
+    padding = ops.numeric_padding(params["padding"], weight, (1, 1))
     if padding is None or any(not 0 <= p < k for p, k in zip(padding, weight.shape[2:])):
         return None
     out = fused.unpool_transpose(g.numpy(), pool.indices, size, chain, weight.cpu().numpy(), padding,
@@ -133,10 +121,10 @@ def plain_windows(rec: OpRecord) -> tuple[tuple[int, int], tuple[int, int]] | No
     mode; None otherwise."""
     if rec.name != "max_pool2d" or rec.is_aten:
         return None
-    params = pool_params(rec)
-    kernel = as_tuple(params["kernel_size"], 2)
-    stride = as_tuple(params.get("stride") or params["kernel_size"], 2)
-    padding, dilation = as_tuple(params.get("padding", 0), 2), as_tuple(params.get("dilation", 1), 2)
+    params = ops.pool_params(rec)
+    kernel = ops.as_tuple(params["kernel_size"], 2)
+    stride = ops.as_tuple(params.get("stride") or params["kernel_size"], 2)
+    padding, dilation = ops.as_tuple(params.get("padding", 0), 2), ops.as_tuple(params.get("dilation", 1), 2)
     ceil = rec.kwargs.get("ceil_mode", rec.args[5] if len(rec.args) > 5 else False)
     if set(padding) != {0} or set(dilation) != {1} or ceil:
         return None
@@ -150,11 +138,11 @@ def feeds_channels_last_conv(trace: Trace, rec: OpRecord) -> bool:
     while id(x) in trace.producer:
         below = trace.records[trace.producer[id(x)][0]]
         if below.name == "conv2d":
-            params = conv_params(below)
+            params = ops.conv_params(below)
             weight = params["weight"]
             few_inputs = weight.shape[1] * weight[0, 0].numel() <= weight.shape[0]
-            return set(as_tuple(params["stride"], 2)) == {1} and params["groups"] == 1 and not few_inputs
-        channelwise = below.name in RELU_FAMILY | NORMS | DROPOUTS | COPIES
+            return set(ops.as_tuple(params["stride"], 2)) == {1} and params["groups"] == 1 and not few_inputs
+        channelwise = below.name in ops.RELU_FAMILY | ops.NORMS | ops.DROPOUTS | ops.COPIES
         if not channelwise or len(below.tracked) != 1:
             return False
         x = below.tracked_inputs()[0]
