@@ -104,7 +104,6 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
     alpha, beta = (s.astype(values.dtype) for s in chain_slopes(chain, c))
     cell_major = _channels_last(values)
     cache = {} if cache is None else cache
-    starts = _starts(switches, size, cols, cache)
     if cell_major:
         flat = np.moveaxis(values, 2, -1).reshape(n * b, -1, c)  # a view: the memory is in this order
     else:
@@ -119,8 +118,8 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
         starts = _window_codes(switches, size, windows, cache).reshape(b, h2 * w2, c)
         (_, width), (row_stride, col_stride) = windows
         geometry = np.array([w2, row_stride * cols, width, col_stride, cols, step], dtype=np.int64)
-    else:
-        geometry = np.zeros(6, dtype=np.int64)
+    else:  # each switch as its position in the padded plane
+        starts, geometry = _starts(switches, size, cols, cache), np.zeros(6, dtype=np.int64)
     w = np.ascontiguousarray(weight, dtype=values.dtype)
     outs = [out] + [np.zeros_like(out) for _ in range(PARTS - 1)]
     jobs = [(k, i, i + 1, k, PARTS) for i in range(n * b) for k in range(PARTS)]  # part k of item i
