@@ -505,13 +505,14 @@ def write_audio(path: str | os.PathLike, y: np.ndarray, sr: int, *, subtype: str
             f"subtype {subtype!r} is not valid for {fmt}; choose one of {', '.join(sf.available_subtypes(fmt))}"
         )
     data = np.ascontiguousarray(frames)
+    in_memory = data.nbytes <= ENCODED_IN_MEMORY  # libsndfile's bytes, without the fsync its own close makes
     with atomic_path(final) as tmp:
         with open(tmp, "wb") as file:  # created here, so that a read-only or missing folder reports its real reason
-            if data.nbytes <= ENCODED_IN_MEMORY:  # libsndfile's bytes, without the fsync its own close makes
+            if in_memory:
                 encoded = io.BytesIO()
                 _encode(sf, encoded, data, sr, subtype, fmt, tmp)
                 file.write(encoded.getbuffer())
-        if data.nbytes > ENCODED_IN_MEMORY:
+        if not in_memory:
             _encode(sf, str(tmp), data, sr, subtype, fmt, tmp)
     return final
 
