@@ -101,6 +101,67 @@ def test_one_item_is_split_in_parts_with_the_same_result(channels_last) -> None:
     assert np.array_equal(together[:1], outs[1])
 
 
+def taps_in_cell_order(g, switches, size, chain, weight, windows, padding) -> np.ndarray:
+    """The cell-by-cell kernel's sums written tap by tap in float32: per part (pooled rows in turn) its own plane;
+    cells in order, each cell's channels in order, each non-zero value times each tap added into the plane; a switch
+    shared with the next window takes both values, the later window then adds nothing; the planes summed in order.
+    (N, B, C_in, ...)."""
+    n, b, c, h2, w2 = g.shape
+    (kh, kw), (sh, sw) = windows
+    c_in, k_rows, k_cols = weight.shape[1:]
+    alpha, beta = (a.astype(np.float32) for a in fused.chain_slopes(chain, c))
+    s, v, w = switches.numpy(), g.numpy().astype(np.float32), weight.numpy()
+    rows, cols = size[0] + k_rows - 1, size[1] + k_cols - 1
+    planes = np.zeros((fused.PARTS, n, b, c_in, rows, cols), dtype=np.float32)
+    step = (1, 0) if kh > sh else (0, 1)  # where the window sharing a switch is
+    for part in range(fused.PARTS):
+        for i in range(n):
+            for bb in range(b):
+                for r in range(part, h2, fused.PARTS):
+                    for q in range(w2):
+                        for ch in range(c):
+                            nr, nq, pr, pq = r + step[0], q + step[1], r - step[0], q - step[1]
+                            if pr >= 0 and pq >= 0 and s[bb, ch, pr, pq] == s[bb, ch, r, q]:
+                                continue  # taken by the window before
+                            x = v[i, bb, ch, r, q]
+                            if nr < h2 and nq < w2 and s[bb, ch, nr, nq] == s[bb, ch, r, q]:
+                                x = np.float32(x + v[i, bb, ch, nr, nq])
+                            u = np.float32(alpha[ch] * max(x, 0) + beta[ch] * min(x, 0))
+                            if u == 0:
+                                continue
+                            y, x0 = divmod(int(s[bb, ch, r, q]), size[1])
+                            for ci in range(c_in):
+                                for ky in range(k_rows):
+                                    for kx in range(k_cols):
+                                        o = planes[part, i, bb, ci]
+                                        o[y + ky, x0 + kx] = np.float32(o[y + ky, x0 + kx] + w[ch, ci, ky, kx] * u)
+    out = planes[0]
+    for extra in planes[1:]:
+        out = out + extra
+    return out[..., padding[0] : rows - padding[0], padding[1] : cols - padding[1]]
+
+
+@pytest.mark.parametrize(
+    "c, c_in, size, pool, stride",
+    [(6, 1, (10, 13), 2, 2), (5, 2, (9, 12), (2, 3), (2, 3)), (8, 1, (16, 7), (4, 1), (2, 2)),
+     (6, 1, (7, 16), (1, 4), (2, 2)), (4, 1, (14, 17), 2, 3)],
+)  # fmt: skip
+def test_cells_kernel_adds_the_taps_in_cell_and_channel_order(c, c_in, size, pool, stride) -> None:
+    """The cell-by-cell kernel (channels-last signals) is bit for bit the tap-by-tap sum in cell and channel order,
+    written here in float32: its patches of kernels placed around each switch change no rounding."""
+    gen = torch.Generator().manual_seed(c * 10 + c_in)
+    pooled, switches = torch.nn.functional.max_pool2d(torch.randn(2, c, *size, generator=gen), pool, stride,
+                                                      return_indices=True)  # fmt: skip
+    weight = torch.randn(c, c_in, 3, 3, generator=gen)
+    g = torch.randn(2, 2, c, *pooled.shape[2:], generator=gen)
+    chain = [("gain", torch.randn(c, generator=gen).numpy()), ("rectify", None)]
+    values = g.reshape(4, c, *pooled.shape[2:]).contiguous(memory_format=torch.channels_last).view(g.shape)
+    windows = (as_pair(pool), as_pair(stride))
+    out = fused.unpool_transpose(values.numpy(), switches, size, chain, weight.numpy(), (1, 1), windows=windows,
+                                 threads=2)  # fmt: skip
+    assert np.array_equal(out, taps_in_cell_order(g, switches, size, chain, weight, windows, (1, 1)))
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize(
     "window, size, kinds",
