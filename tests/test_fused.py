@@ -248,3 +248,38 @@ def test_seeds_scaled_to_a_unit_peak_change_nothing_but_subnormals(monkeypatch, 
     assert float(normal.float().mean()) > 0.5
     assert torch.equal(tiny[normal], expected[normal])
     assert not torch.equal(unscaled_tiny[normal], expected[normal])
+
+
+@pytest.mark.parametrize("method", ["deconvnet", "guided", "gradient"])
+def test_zero_seeds_are_not_carried_and_project_to_zero(monkeypatch, method) -> None:
+    """A seed that is zero everywhere (a feature never active at a block tap) projects to zero under every rule; it
+    is left out of the backward pass, and the other seeds' projections are bit for bit what they are without it.
+    A seed with only a NaN is carried (its NaN is not hidden)."""
+    from auralise.engine import rules
+    from auralise.engine.layers import discover, eval_mode
+    from auralise.engine.trace import record_forward
+    from auralise.session import Session
+
+    session = Session(REPO / "models" / "choi2016-synth.pt")
+    S = session.song(REPO / "demo_audio" / "dance.ogg", duration=3.0).S
+    lay = discover(session.module, session.example).layers[2]
+    with eval_mode(session.module):
+        trace = record_forward(session.module, S, stop_after=lay.taps["block"][0])
+    tap = lay.taps["block"]
+    block = trace.records[tap[0]].outputs[tap[1]]
+    channels = torch.nonzero(block.flatten(2).amax(dim=2)[0] > 0).flatten()[:4]  # four active features
+    seeds = block[:, channels].movedim(1, 0).unsqueeze(2).clone()
+    seeds[1], seeds[3] = 0.0, 0.0  # two of them as if never active
+    carried = []
+    inner = rules._project
+    monkeypatch.setattr(rules, "_project", lambda t, tp, s, c, r: carried.append(len(s)) or inner(t, tp, s, c, r))
+    both = rules.project(trace, tap, seeds, channels, rule=method)
+    assert carried == [2]
+    alone = rules.project(trace, tap, seeds[[0, 2]], channels[[0, 2]], rule=method)
+    assert float(alone.abs().amax()) > 0
+    assert torch.equal(both[[0, 2]], alone) and not both[[1, 3]].any()
+    with_nan = seeds.clone()
+    with_nan[1, 0, 0, 0, 0] = float("nan")
+    carried.clear()
+    rules.project(trace, tap, with_nan, channels, rule=method)
+    assert carried == [3]

@@ -91,9 +91,18 @@ def project(
 
     ``seeds`` is (K, *tap_shape), or with ``channels`` (K,) given, (K, B, 1, *tap_spatial): the seed of feature k
     lives in channel ``channels[k]`` only. Returns the signal at the model input, (K, *source.shape). Records
-    after the tap are ignored.
+    after the tap are ignored. A seed that is zero everywhere (a feature never active) is not carried: its
+    projection is zero, as every rule is positively homogeneous in its seed.
     """
     with torch.no_grad():  # the rules are explicit; autograd would only record them (the VJP rule has its own)
+        silent = seeds.detach().flatten(1).abs().amax(dim=1) == 0
+        if bool(silent.any()):  # a zero seed's projection is zero (the rules are homogeneous): not carried down
+            out = torch.zeros((seeds.shape[0], *trace.source.shape), dtype=seeds.dtype, device=seeds.device)
+            carried = (~silent).nonzero().flatten()
+            if len(carried):
+                chosen = None if channels is None else channels[carried]
+                out[carried] = project(trace, tap, seeds[carried], chosen, rule=rule)
+            return out
         exponents = _peak_exponents(seeds)
         scaled = torch.ldexp(seeds, exponents.view(-1, *([1] * (seeds.dim() - 1))).to(seeds.dtype))
         D = _project(trace, tap, scaled, channels, rule)
