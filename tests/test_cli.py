@@ -378,6 +378,19 @@ def test_help_does_not_import_torch():
     assert "TORCH False False False" in proc.stdout
 
 
+@pytest.mark.parametrize("preset", [None, "ACTIVE"])
+def test_openmp_threads_sleep_between_convolutions_unless_told(preset):
+    """The command line asks torch's OpenMP threads to sleep after each parallel region (the writer threads get the
+    cores), before torch loads; a user's own OMP_WAIT_POLICY is kept."""
+    code = "import os, auralise.cli, torch; print('POLICY', os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset:
+        env["OMP_WAIT_POLICY"] = preset
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"POLICY {preset or 'PASSIVE'}" in proc.stdout
+
+
 def test_help_and_version(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0 and "auralise MODEL AUDIO" in out and "inspect" in out

@@ -152,6 +152,7 @@ def test_projection_loop_and_device_rendering_copy_only_the_final_audio(short_so
     monkeypatch.setattr(SongExport, "DEVICE_RENDERING", True)  # the CUDA path's logic, on the CPU
     # the fused step runs on CPU signals only (its .numpy() is a view there), never on a GPU's: count without it
     monkeypatch.setattr(fused, "_KERNELS", {})
+    monkeypatch.setattr(rules, "_silent_seeds", lambda seeds: None)  # so does the search for zero seeds
     copies = _HostCopies(monkeypatch)
     calls = {"render": 0}
     render = device.render_on_device
@@ -178,3 +179,78 @@ def test_projection_loop_and_device_rendering_copy_only_the_final_audio(short_so
     assert copies.counts["render"] == 6 * calls["render"]
     wav = tmp_path / "set" / manifest["songs"][0]["items"][0]["wav"]
     assert wav.is_file() and (tmp_path / "set" / "index.html").is_file()
+
+
+def test_next_layer_is_projected_while_the_last_is_written(short_song, tmp_path, monkeypatch):
+    """A layer-relative export keeps a layer's projections, so its groups wait to be written while the next layer is
+    projected: with slow writers, layer 2's projection starts before most of layer 1's groups are written (it used
+    to wait until all but two were); the files are those of a plain export."""
+    from auralise.listening import whole_layers
+
+    events, lock = [], threading.Lock()
+    write = SongExport._write_files
+
+    def slow_write(self, batch, *args):
+        import time
+
+        time.sleep(0.15)
+        write(self, batch, *args)
+        with lock:
+            events.append(("written", batch[0]["layer"]))
+
+    whole = whole_layers.WholeLayers._whole_layer
+
+    def starting(self, projector, number, stats):
+        if number not in self.kept:
+            with lock:
+                events.append(("projecting", number))
+        return whole(self, projector, number, stats)
+
+    monkeypatch.setattr(SongExport, "_write_files", slow_write)
+    monkeypatch.setattr(whole_layers.WholeLayers, "_whole_layer", starting)
+    options = ExportOptions(layers="1,2", render=RenderOptions(normalize="none"))
+    manifest = export(CHOI, [short_song], tmp_path / "set", options=options, workers=2)
+    groups = sum(1 for e in events if e == ("written", 1))
+    start = events.index(("projecting", 2))
+    assert groups >= 6 and sum(1 for e in events[:start] if e == ("written", 1)) < groups - 2, events
+    monkeypatch.undo()
+    plain = export(CHOI, [short_song], tmp_path / "plain", options=options, workers=2)
+    for a, b in zip(manifest["songs"][0]["items"], plain["songs"][0]["items"]):
+        assert np.array_equal(sf_read(tmp_path / "set" / a["wav"]), sf_read(tmp_path / "plain" / b["wav"]))
+
+
+def sf_read(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    return sf.read(path, dtype="float32")[0]
+
+
+@pytest.mark.parametrize("failing", ["reference", "projection"])
+def test_a_failing_layer_reference_or_projection_stops_the_export(short_song, tmp_path, monkeypatch, failing):
+    """An error while a layer's reference is made (in its own thread) or while the layer is projected reaches the
+    caller as it is; the reference thread ends (nothing hangs) and the failed item is not journaled as done."""
+    import auralise.session as session_module
+    from auralise.errors import BadParameterError
+
+    def broken(*args, **kwargs):
+        raise BadParameterError(f"broken {failing}")
+
+    if failing == "reference":
+        monkeypatch.setattr(session_module, "layer_reference", broken)
+    else:
+        project = SongExport._project
+
+        def breaking(self, projector, groups, *, count=True):
+            if groups[0][0] == 2:
+                raise BadParameterError("broken projection")
+            yield from project(self, projector, groups, count=count)
+
+        monkeypatch.setattr(SongExport, "_project", breaking)
+    options = ExportOptions(layers="1,2", features="0-9")
+    with pytest.raises(BadParameterError, match=f"broken {failing}"):
+        export(CHOI, [short_song], tmp_path / "set", options=options, workers=2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("layer-reference")]
+    from auralise.listening.journal import JOURNAL
+
+    journal = tmp_path / "set" / JOURNAL
+    assert not journal.exists() or '"layer": 2' not in journal.read_text()

@@ -91,12 +91,13 @@ def project(
 
     ``seeds`` is (K, *tap_shape), or with ``channels`` (K,) given, (K, B, 1, *tap_spatial): the seed of feature k
     lives in channel ``channels[k]`` only. Returns the signal at the model input, (K, *source.shape). Records
-    after the tap are ignored. A seed that is zero everywhere (a feature never active) is not carried: its
-    projection is zero, as every rule is positively homogeneous in its seed.
+    after the tap are ignored. On the CPU a seed that is zero everywhere (a feature never active) is not carried:
+    its projection is zero, as every rule is positively homogeneous in its seed (on a GPU, finding it would make
+    the host wait for the device).
     """
     with torch.no_grad():  # the rules are explicit; autograd would only record them (the VJP rule has its own)
-        silent = seeds.detach().flatten(1).abs().amax(dim=1) == 0
-        if bool(silent.any()):  # a zero seed's projection is zero (the rules are homogeneous): not carried down
+        silent = _silent_seeds(seeds)
+        if silent is not None:
             out = torch.zeros((seeds.shape[0], *trace.source.shape), dtype=seeds.dtype, device=seeds.device)
             carried = (~silent).nonzero().flatten()
             if len(carried):
@@ -107,6 +108,15 @@ def project(
         scaled = torch.ldexp(seeds, exponents.view(-1, *([1] * (seeds.dim() - 1))).to(seeds.dtype))
         D = _project(trace, tap, scaled, channels, rule)
         return torch.ldexp(D, -exponents.view(-1, *([1] * (D.dim() - 1))).to(D.dtype))
+
+
+def _silent_seeds(seeds: torch.Tensor) -> torch.Tensor | None:
+    """(K,) bool, True for the seeds that are zero everywhere, when some are and the seeds are on the CPU; else
+    None (on a GPU, finding them would make the host wait for the device)."""
+    if seeds.device.type != "cpu":
+        return None
+    silent = seeds.detach().flatten(1).abs().amax(dim=1) == 0
+    return silent if bool(silent.any()) else None
 
 
 def _peak_exponents(seeds: torch.Tensor) -> torch.Tensor:

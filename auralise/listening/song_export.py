@@ -37,7 +37,16 @@ if TYPE_CHECKING:
     from auralise.listening.export import ExportOptions
     from auralise.session import Session, Song
 
-__all__ = ["ExportContext", "Progress", "SongExport", "SongPlan", "Work", "song_plan"]
+__all__ = [
+    "GROUP_CAP",
+    "ExportContext",
+    "Progress",
+    "SongExport",
+    "SongPlan",
+    "Work",
+    "song_plan",
+    "yield_to_projection",
+]
 
 GROUP_CAP = 8  # features rendered together: enough to keep the writer threads busy (see song_plan)
 
@@ -96,11 +105,13 @@ class SongExport:
         self.lock = threading.Lock()  # the journal and the progress count are shared with the writer threads
         self.work, self.units, self.stage = Work(0), 0, "loading"
         self.on_device, self.X_device = False, None  # resynthesis on the projection's device; the STFT there
+        self.whole_layers = None  # a layer-relative mode's projections, in memory (auralise.listening.whole_layers)
 
     def run(self, feature_kind: str, feature_arg) -> list[dict]:
         """Export the song: ``feature_kind`` and ``feature_arg`` as :func:`auralise.listening.export.parse_feature_spec`
         returns them. Items finished by an earlier run (``context.done``) are kept, not redone."""
         from auralise.engine.memory import reuse_freed_memory, single_threaded_blas
+        from auralise.render.contrast import relative_to_layer
 
         plan = song_plan(self.session.frontend, self.song.n_samples, self.context.memory_budget, self.context.options)
         self.streamed = plan.streamed
@@ -137,16 +148,22 @@ class SongExport:
         self.group_size = plan.group_size
         render = self._stream_group if plan.streamed else self._render_group
         self.on_device = not plan.streamed and self._renders_on_device()
-        pending: list[Future] = []
+        if not plan.streamed and relative_to_layer(self.o.resynth, self.session.frontend):
+            from auralise.listening.whole_layers import WholeLayers
+
+            self.whole_layers = WholeLayers(self)
+        whole, pending = self.whole_layers, []
         # Keeping freed memory in the heap saves page faults on whole-song temporaries, but fragments the heap
         # over the many chunk-sized ones of a streamed song (RSS grew 3x): streamed songs use plain malloc.
-        with contextlib.nullcontext() if plan.streamed else reuse_freed_memory(), single_threaded_blas():
+        memory = contextlib.nullcontext() if plan.streamed else reuse_freed_memory()
+        with memory, single_threaded_blas(), whole or contextlib.nullcontext():
             for start in range(0, len(todo), plan.group_size):
                 by_layer: dict[int, list[int]] = {}
                 for n, f in todo[start : start + plan.group_size]:
                     by_layer.setdefault(n, []).append(f)
                 for future in render(projector, list(by_layer.items()), stats, records):
-                    while len(pending) >= plan.in_flight - 1:  # bound what waits to be written; surfaces errors
+                    # bound what waits to be written (groups kept by `whole` wait anyway); surfaces writers' errors
+                    while len(pending) >= plan.in_flight - 1 + (whole.kept_groups if whole else 0):
                         pending.pop(0).result()
                     pending.append(future)
             self._progress("writing")
@@ -179,12 +196,9 @@ class SongExport:
 
     def _render_group(self, projector, groups, stats, records) -> Iterator[Future]:
         """The whole song in memory: project the group, and hand each layer's batch to the writers."""
-        from auralise.render.contrast import relative_to_layer
-
-        if not relative_to_layer(self.o.resynth, self.session.frontend):
+        if self.whole_layers is None:
             projected = self._project(projector, groups)
         else:
-            self.whole_layers = getattr(self, "whole_layers", None) or WholeLayers(self)
             projected = self.whole_layers.project(projector, groups, stats)
         for number, feats, D in projected:
             self._progress(f"resynthesising layer {number}")
@@ -287,7 +301,9 @@ class SongExport:
         return covered and (self.session.device != "cpu" if wanted is None else wanted)
 
     def _render_and_write(self, number, feats, D, stats, records) -> None:
-        _yield_to_projection()
+        yield_to_projection()
+        if self.whole_layers is not None:
+            self.whole_layers.reference_ready(number)
         if not self.on_device:
             rendered = self.session.render(self.song, D.cpu(), activation_max=stats.maximum[feats], layer=number)
         else:
@@ -405,51 +421,6 @@ def _streamed_waves(export: SongExport, projector, groups, raw, stats) -> tuple[
             np.concatenate([p[2] for p in parts]))  # fmt: skip
 
 
-class WholeLayers:
-    """An export's projections for a layer-relative mode: a layer's first group projects the whole layer once, its
-    reference is made from that (:func:`auralise.session.layer_reference`) and the projections of the features
-    still to render are kept (when they fit a quarter of the memory budget), so none is projected twice."""
-
-    def __init__(self, export: SongExport):
-        self.export = export
-        self.kept: dict[int, dict] = {}  # layer -> feature -> its projection, until rendered
-
-    def project(self, projector, groups, stats) -> Iterator[tuple[int, list[int], torch.Tensor]]:
-        """:meth:`SongExport._project` of ``groups``, from the kept projections where they are."""
-        import torch
-
-        for number, feats in groups:
-            kept = self._whole_layer(projector, number, stats[number])
-            if all(f in kept for f in feats):
-                self.export._progress(None, len(feats) * Work.PROJECT)
-                yield number, list(feats), torch.stack([kept.pop(f) for f in feats])
-            else:
-                yield from self.export._project(projector, [(number, feats)])
-
-    def _whole_layer(self, projector, number: int, stats) -> dict:
-        """Feature -> kept projection of layer ``number``, after making the layer's reference from every feature."""
-        from auralise.session import layer_reference
-
-        export = self.export
-        if number not in self.kept:
-            lay = next(x for x in export.lays if x.number == number)
-            wanted = set(export.wanted.get(number, ()))
-            if projector.S[0].numel() * projector.S.element_size() * len(wanted) > export.context.memory_budget // 4:
-                wanted = set()  # too many to hold: the features to render are projected again
-            kept = self.kept[number] = {}
-
-            def projections():
-                for start in range(0, lay.channels, GROUP_CAP):
-                    feats = list(range(start, min(lay.channels, start + GROUP_CAP)))
-                    for _, fs, D in export._project(projector, [(number, feats)], count=False):
-                        D = D.cpu()
-                        kept.update({f: D[k].clone() for k, f in enumerate(fs) if f in wanted})
-                        yield D, stats.maximum[fs].double().numpy()
-
-            layer_reference(export.session, export.song, number, projections=projections())
-        return self.kept[number]
-
-
 @dataclass(frozen=True)
 class SongPlan:
     """How one song is exported within the memory budget (:func:`song_plan`)."""
@@ -511,7 +482,7 @@ def _seed_places(export: SongExport, number: int, stats):
     return cache[number]
 
 
-def _yield_to_projection() -> None:
+def yield_to_projection() -> None:
     """Lower this writer thread's priority below the projection's (its nice value, where the system has one).
 
     Resynthesis and file writing then fill the gaps of the projection instead of taking a core from its parallel
