@@ -37,8 +37,9 @@ breakdown
     Where the time went, measured inside that process by timing wrappers around the pipeline's functions:
     start-up (process start to the session: interpreter, imports, CLI), model load and layer discovery, audio
     decoding, the forward pass, the statistics, the backward passes per layer, resynthesis, WAV encoding,
-    thumbnails, manifest and page. Stages on the main thread add up to its wall time (the rest is listed as
-    "other"); stages run by the writer threads overlap the main thread and are listed as busy seconds.
+    thumbnails, the layer references (made in their own thread), waits on other threads' results, manifest and
+    page. Stages on the main thread add up to its wall time (the rest is listed as "other"); stages run by the
+    other threads (writers, the reference thread) overlap the main thread and are listed as busy seconds.
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ def timed(owner, attr, name):
 import auralise.engine.chunking as chunking, auralise.engine.deconv as deconv, auralise.engine.layers as layers
 import auralise.io.audio as audio, auralise.render.thumbnail as thumb
 import auralise.listening.export as export, auralise.listening.page as page, auralise.session as session
+import auralise.render.contrast as contrast, concurrent.futures as futures
 
 def backward_label(trace, tap, *args, **kwargs):
     convs = sum(r.name in ("conv1d", "conv2d") for r in trace.records[: tap[0] + 1])
@@ -167,6 +169,8 @@ timed(audio, "write_audio", "WAV encoding")
 timed(thumb, "write_thumbnail", "thumbnails")
 timed(export, "_write_json", "manifest")
 timed(page, "write_page", "page")
+timed(contrast._LayerAccumulator, "add", "layer references")
+timed(futures.Future, "result", "waiting for other threads")
 try:
     main(sys.argv[1:])
 except SystemExit as exc:
@@ -201,7 +205,8 @@ def breakdown(seconds: float, report: dict) -> list[str]:
     rows = [("start-up (process, imports, CLI)", first - report["spawned"], 0.0, 1)]
     order = ["model load", "layer discovery, receptive fields", "audio decoding", "forward pass", "statistics"]
     order += sorted((k for k in stages if k.startswith("backward")), key=lambda k: int(k.split()[-1]))
-    order += ["resynthesis", "WAV encoding", "thumbnails", "manifest", "page"]
+    order += ["resynthesis", "WAV encoding", "thumbnails", "layer references", "waiting for other threads"]
+    order += ["manifest", "page"]
     order += [k for k in stages if k not in order]
     for name in order:
         if name in stages:
@@ -209,7 +214,7 @@ def breakdown(seconds: float, report: dict) -> list[str]:
             rows.append((name, main, other, calls))
     accounted = sum(r[1] for r in rows)
     rows.append(("other (main thread)", seconds - accounted, 0.0, 0))
-    lines = [f"    {'stage':34s} {'main thread':>12s} {'writers':>9s} {'share':>6s} {'calls':>6s}"]
+    lines = [f"    {'stage':34s} {'main thread':>12s} {'others':>9s} {'share':>6s} {'calls':>6s}"]
     for name, main, other, calls in rows:
         lines.append(f"    {name:34s} {main:11.2f}s {other:8.2f}s {main / seconds:6.1%} {calls:6d}")
     return lines
