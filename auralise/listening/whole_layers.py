@@ -25,9 +25,9 @@ class WholeLayers:
     still to render are kept (when they fit a quarter of the memory budget), so none is projected twice.
 
     The reference is made in a thread of its own, fed batch by batch while the layer is projected, and the layer's
-    groups are resynthesised once it is made (:meth:`reference_ready`). The groups kept wait to be written while
-    the next layer is projected (:attr:`kept_groups`): at most two layers' kept projections, half the memory
-    budget, are alive at once. Used as a context manager, it stops its thread on the way out."""
+    groups are resynthesised once it is made (:meth:`reference_ready`). Where two layers' kept projections fit that
+    quarter of the budget together, the groups kept wait to be written while the next layer is projected
+    (:attr:`kept_groups`). Used as a context manager, it stops its thread on the way out."""
 
     QUEUED = 4  # projected batches waiting for the reference thread
 
@@ -68,7 +68,9 @@ class WholeLayers:
         if number not in self.kept:
             lay = next(x for x in export.lays if x.number == number)
             wanted = set(export.wanted.get(number, ()))
-            if projector.S[0].numel() * projector.S.element_size() * len(wanted) > export.context.memory_budget // 4:
+            budget = export.context.memory_budget
+            held = projector.S[0].numel() * projector.S.element_size() * len(wanted)
+            if held > budget // 4:
                 wanted = set()  # too many to hold: the features to render are projected again
             kept = self.kept[number] = {}
             batches: queue.Queue = queue.Queue(self.QUEUED)
@@ -84,7 +86,8 @@ class WholeLayers:
             except BaseException:
                 _put(batches, _STOPPED, made, quiet=True)  # the reference thread stops without a reference
                 raise
-            self.kept_groups = -(-len(wanted) // max(1, export.group_size))
+            # the next layer is projected (and kept) while these wait only if both layers fit the same quarter
+            self.kept_groups = -(-len(wanted) // max(1, export.group_size)) if 2 * held <= budget // 4 else 0
         return self.kept[number]
 
     def _make_reference(self, number: int, batches: queue.Queue) -> None:
