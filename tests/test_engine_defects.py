@@ -352,3 +352,35 @@ def test_cli_prints_the_short_block_tap_warning_as_one_line(tmp_path):
     )
     err = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stderr
     assert err == "warning: layer 1's block tap falls back\n"
+
+
+@pytest.mark.parametrize("model", ["choi2016-synth.pt", "pons-synth.pt"])
+def test_shared_dry_traces_give_each_layer_the_same_geometry_and_field(model, monkeypatch):
+    """The set-up records one dry trace per input length for all layers (shared_dry_traces) instead of one per layer
+    and length: every layer's time geometry and receptive field is what its own traces give."""
+    from pathlib import Path
+
+    from auralise.engine import layers
+    from auralise.session import Session
+
+    session = Session(Path(__file__).resolve().parents[1] / "models" / model)
+    module, example, layout = session.module, session.example, session.frontend.layout
+    lays = layers.discover(module, example).layers
+
+    def measured():
+        return [(layers._measure_time_geometry(module, example, lay, tap="block", layout=layout),
+                 layers.receptive_field(module, example, lay, tap="block", layout=layout)) for lay in lays]  # fmt: skip
+
+    alone = measured()
+    recorded = []
+    record = layers.record_forward
+
+    def counted(*args, **kwargs):
+        recorded.append(args[1].shape)
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(layers, "record_forward", counted)
+    with layers.shared_dry_traces():
+        shared = measured()
+    assert shared == alone and any(g is not None for g, _ in alone)
+    assert len(recorded) == len(set(recorded)) < len(lays)  # one trace per input length, fewer than the layers

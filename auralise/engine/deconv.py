@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from auralise.engine.chunking import BYTES, ChunkedProjector, trace_bytes
-from auralise.engine.layers import LAYOUT_AXES, TAPS, Layer, discover, eval_mode, time_geometry
+from auralise.engine.layers import LAYOUT_AXES, TAPS, Layer, discover, eval_mode, shared_dry_traces, time_geometry
 from auralise.engine.rules import RULES
 from auralise.engine.selection import check_features, parse_selection
 from auralise.engine.trace import Trace, record_forward
@@ -124,9 +124,10 @@ def make_projector(
     lays = [graph.layer(spec) for spec in layers]
     for lay in lays:
         lay.warn_tap(tap)
-    geometry = {
-        lay.number: time_geometry(module, example, lay, tap=tap, layout=layout) if layout else None for lay in lays
-    }
+    with shared_dry_traces():  # one dry trace per input length serves every layer
+        geometry = {
+            lay.number: time_geometry(module, example, lay, tap=tap, layout=layout) if layout else None for lay in lays
+        }
     time_axis = LAYOUT_AXES[layout][0] if layout else S.dim() - 1
     deepest = max(lay.taps[tap][0] for lay in lays)
     with eval_mode(module):
