@@ -98,11 +98,13 @@ def project(
     with torch.no_grad():  # the rules are explicit; autograd would only record them (the VJP rule has its own)
         silent = _silent_seeds(seeds)
         if silent is not None:
-            out = torch.zeros((seeds.shape[0], *trace.source.shape), dtype=seeds.dtype, device=seeds.device)
             carried = (~silent).nonzero().flatten()
-            if len(carried):
-                chosen = None if channels is None else channels[carried]
-                out[carried] = project(trace, tap, seeds[carried], chosen, rule=rule)
+            chosen = None if channels is None or not len(carried) else channels[carried]
+            part = project(trace, tap, seeds[carried], chosen, rule=rule) if len(carried) else None
+            # allocated once the part is made: at most the memory of the whole batch's projection and its scaling
+            out = torch.zeros((seeds.shape[0], *trace.source.shape), dtype=seeds.dtype, device=seeds.device)
+            if part is not None:
+                out[carried] = part
             return out
         exponents = _peak_exponents(seeds)
         scaled = torch.ldexp(seeds, exponents.view(-1, *([1] * (seeds.dim() - 1))).to(seeds.dtype))
