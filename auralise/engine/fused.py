@@ -116,7 +116,7 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
     direct = cell_major and step is not None  # channels-last cells straight into the output, no transposition
     if direct:  # unless the kernels placed in every window footprint would not stay in cache
         (height, width), _ = windows
-        direct = w.size * height * width * (height + kh - 1) * (width + kw - 1) // (kh * kw) <= PATCH_VALUES
+        direct = c * w.shape[1] * height * width * (height + kh - 1) * (width + kw - 1) <= PATCH_VALUES
     kernel = _kernels()["cells" if direct else "channels"]
     if direct:  # each switch as its offset in its window (and the windows sharing it): 8x less to read
         h2, w2 = values.shape[3:]
@@ -376,7 +376,7 @@ def _cells_unpool_transpose(values, cell_major, codes, alpha, beta, patches, out
                         x = v[c] + after[c] if 64 <= code[c] < 128 else v[c] if code[c] < 128 else zero
                         u[c] = alpha[c] * max(x, zero) + beta[c] * min(x, zero)
                 n = 0
-                for c in range(channels):
+                for c in range(channels):  # a count first (no stores): most cells stop here
                     n += u[c] != zero
                 if n == 0:
                     continue
