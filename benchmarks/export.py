@@ -39,7 +39,10 @@ breakdown
     decoding, the forward pass, the statistics, the backward passes per layer, resynthesis, WAV encoding,
     thumbnails, the layer references (made in their own thread), waits on other threads' results, manifest and
     page. Stages on the main thread add up to its wall time (the rest is listed as "other"); stages run by the
-    other threads (writers, the reference thread) overlap the main thread and are listed as busy seconds.
+    other threads (writers, the reference thread) overlap the main thread and are listed as busy seconds. "own CPU"
+    is the CPU time the calling threads themselves spent in each stage (the threads a stage starts, torch's and the
+    fused kernels', are not in it), so it is not inflated by waiting for a core as busy seconds are; the last line
+    gives the whole process's CPU time against what the cores could have given over the export.
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ import json, sys, threading
 from auralise.cli import main
 
 MAIN = threading.main_thread()
-stages = {}  # name -> [busy seconds on the main thread, in other threads, first start, calls]
+stages = {}  # name -> [busy seconds on the main thread, in other threads, first start, calls, own CPU seconds]
 lock, local = threading.Lock(), threading.local()
 
 def timed(owner, attr, name):
@@ -136,15 +139,15 @@ def timed(owner, attr, name):
         if getattr(local, "depth", 0):
             return fn(*args, **kwargs)
         label = name(*args) if callable(name) else name
-        local.depth, t0 = 1, time.time()
+        local.depth, t0, c0 = 1, time.time(), time.thread_time()
         try:
             return fn(*args, **kwargs)
         finally:
-            t1, local.depth = time.time(), 0
+            t1, c1, local.depth = time.time(), time.thread_time(), 0
             with lock:
-                s = stages.setdefault(label, [0.0, 0.0, t0, 0])
+                s = stages.setdefault(label, [0.0, 0.0, t0, 0, 0.0])
                 s[0 if threading.current_thread() is MAIN else 1] += t1 - t0
-                s[2], s[3] = min(s[2], t0), s[3] + 1
+                s[2], s[3], s[4] = min(s[2], t0), s[3] + 1, s[4] + c1 - c0
     setattr(owner, attr, wrapper)
 
 import auralise.engine.chunking as chunking, auralise.engine.deconv as deconv, auralise.engine.layers as layers
@@ -177,7 +180,11 @@ except SystemExit as exc:
     if exc.code:
         raise
 finally:
-    print("STAGES", json.dumps({"started": STARTED, "ended": time.time(), "stages": stages}), file=sys.stderr)
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime
+    print("STAGES", json.dumps({"started": STARTED, "ended": time.time(), "stages": stages, "cpu": cpu}),
+          file=sys.stderr)
 """
 
 
@@ -202,7 +209,7 @@ def breakdown(seconds: float, report: dict) -> list[str]:
     """The breakdown lines of one export (see the module docstring)."""
     stages = report["stages"]
     first = min((s[2] for s in stages.values()), default=report["ended"])
-    rows = [("start-up (process, imports, CLI)", first - report["spawned"], 0.0, 1)]
+    rows = [("start-up (process, imports, CLI)", first - report["spawned"], 0.0, None, 1)]
     order = ["model load", "layer discovery, receptive fields", "audio decoding", "forward pass", "statistics"]
     order += sorted((k for k in stages if k.startswith("backward")), key=lambda k: int(k.split()[-1]))
     order += ["resynthesis", "WAV encoding", "thumbnails", "layer references", "waiting for other threads"]
@@ -210,13 +217,21 @@ def breakdown(seconds: float, report: dict) -> list[str]:
     order += [k for k in stages if k not in order]
     for name in order:
         if name in stages:
-            main, other, _, calls = stages[name]
-            rows.append((name, main, other, calls))
+            main, other, _, calls, cpu = stages[name]
+            rows.append((name, main, other, cpu, calls))
     accounted = sum(r[1] for r in rows)
-    rows.append(("other (main thread)", seconds - accounted, 0.0, 0))
-    lines = [f"    {'stage':34s} {'main thread':>12s} {'others':>9s} {'share':>6s} {'calls':>6s}"]
-    for name, main, other, calls in rows:
-        lines.append(f"    {name:34s} {main:11.2f}s {other:8.2f}s {main / seconds:6.1%} {calls:6d}")
+    rows.append(("other (main thread)", seconds - accounted, 0.0, None, 0))
+    lines = [f"    {'stage':34s} {'main thread':>12s} {'others':>9s} {'own CPU':>9s} {'share':>6s} {'calls':>6s}"]
+    for name, main, other, cpu, calls in rows:
+        own = "" if cpu is None else f"{cpu:8.2f}s"
+        lines.append(f"    {name:34s} {main:11.2f}s {other:8.2f}s {own:>9s} {main / seconds:6.1%} {calls:6d}")
+    cpu = report.get("cpu")
+    if cpu is not None:
+        cores = os.cpu_count() or 1
+        lines.append(
+            f"    CPU time of the whole process: {cpu:.1f} CPU-s of {seconds * cores:.1f} available "
+            f"({cpu / (seconds * cores):.0%} of {cores} cores over {seconds:.1f} s)"
+        )
     return lines
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from auralise.engine import fused
+from auralise.engine import fused, fused_wide
 
 pytestmark = pytest.mark.skipif(not fused.available(), reason="numba is not installed (it comes with librosa)")
 
@@ -186,6 +186,54 @@ def test_unpool_chain_matches_the_scatter_and_the_ops(window, size, kinds, chann
         u = torch.relu(u) if kind == "rectify" else u * torch.as_tensor(gains, dtype=u.dtype).view(1, -1, 1, 1)
     assert out.shape == (n, b, *size, c)
     assert np.array_equal(np.moveaxis(out, -1, 2), u.reshape(n, b, c, *size).numpy())
+
+
+WIDE_CASES = [  # channels, inputs, size, kernel, padding, pool, stride, chain, batch
+    (6, 8, (10, 14), 3, 1, 2, 2, ["rectify"], 1),
+    (5, 7, (24, 13), 3, 0, 2, 2, ["gain", "rectify"], 2),  # no padding; two bands of rows and the row between
+    (4, 16, (21, 18), (5, 3), (2, 1), (2, 3), (2, 3), ["rectify", "gain"], 1),  # two rows between the bands
+    (7, 9, (30, 11), 3, 2, 2, 3, ["rectify"], 2),  # gaps between windows; padding 2 (outputs beyond the switches)
+    (3, 5, (5, 9), 3, 1, 2, 2, ["rectify", "gain", "rectify"], 1),  # too few rows for two bands
+]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("case", WIDE_CASES)
+def test_wide_kernel_matches_the_unfused_reference(monkeypatch, case, channels_last) -> None:
+    """Unpooling, the chain and the transpose of a convolution with many inputs, over the non-zero values only:
+    the scatter, each op and torch's transposed convolution in float64, to float32 rounding; into output memory
+    that held anything before (NaN here: every output row is cleared by the kernel)."""
+    c, c_in, size, k, pad, pool, stride, kinds, b = case
+    gen = torch.Generator().manual_seed(3 * WIDE_CASES.index(case) + channels_last)
+    kernel, padding = as_pair(k), as_pair(pad)
+    pooled, switches = torch.nn.functional.max_pool2d(torch.randn(b, c, *size, generator=gen), pool, stride,
+                                                      return_indices=True)  # fmt: skip
+    weight = torch.randn(c, c_in, *kernel, generator=gen)
+    g = torch.randn(3, b, c, *pooled.shape[2:], generator=gen)
+    chain = [(kind, torch.randn(c, generator=gen).numpy() if kind == "gain" else None) for kind in kinds]
+    values = g
+    if channels_last:
+        values = g.reshape(3 * b, c, *pooled.shape[2:]).contiguous(memory_format=torch.channels_last).view(g.shape)
+    monkeypatch.setattr(fused_wide, "_uncleared", lambda shape, dtype: np.full(shape, np.nan, dtype=dtype))
+    out = fused_wide.unpool_transpose_wide(values.numpy(), switches, size, (as_pair(pool), as_pair(stride)), chain,
+                                      weight.numpy(), padding, threads=2)  # fmt: skip
+    ref = reference(g, switches, size, chain, weight, padding)
+    assert out.shape == (*ref.shape[:2], *ref.shape[3:], c_in)  # channels innermost
+    assert np.max(np.abs(np.moveaxis(out, -1, 2) - ref.numpy())) <= 1e-5 * float(ref.abs().max())
+
+
+def test_wide_kernel_result_depends_on_neither_threads_nor_batch() -> None:
+    """Bit for bit the same with 1, 2 or 3 threads, and for an item alone as in a batch."""
+    c, c_in, size = 8, 12, (26, 20)
+    gen = torch.Generator().manual_seed(11)
+    pooled, switches = torch.nn.functional.max_pool2d(torch.randn(1, c, *size, generator=gen), 2, 2,
+                                                      return_indices=True)  # fmt: skip
+    weight, g = torch.randn(c, c_in, 3, 3, generator=gen).numpy(), torch.randn(3, 1, c, *pooled.shape[2:])
+    args = (switches, size, ((2, 2), (2, 2)), [("rectify", None)], weight, (1, 1))
+    outs = [fused_wide.unpool_transpose_wide(g.numpy(), *args, threads=t) for t in (1, 2, 3)]
+    assert np.array_equal(outs[0], outs[1]) and np.array_equal(outs[1], outs[2])
+    alone = fused_wide.unpool_transpose_wide(g[1:2].numpy(), *args, threads=2)
+    assert np.array_equal(alone[0], outs[1][1])
 
 
 def test_chain_slopes_follow_the_ops() -> None:

@@ -1,45 +1,53 @@
-"""One fused step of the deconvnet's backward pass: max-unpooling straight into a transposed convolution with few
-inputs.
+"""The fused steps of the deconvnet's backward pass: max-unpooling, the channel-wise ops below the pool and the
+transposed convolution below those, in one pass over the pooled signal's non-zero values.
 
-Below a network's first pooling layer the backward signal has the first convolution's many channels at the input's
-full resolution, but is non-zero only at the pooling switches (one cell per window), and the convolution's transpose
-reduces those channels to one or a few. Done as separate operations (zero fill, scatter, rectifier, a matrix product
-over every cell, fold) that stage writes and reads the whole dense full-resolution signal, about 85 MB per feature
-on 30 s through the Choi demo model: memory-bound, it took about 40 % of a deep feature's backward time (torch
-profiler, 8 layer-3 features: zero fills 17 %, scatter-add 10 %, matrix product and fold 14 %).
-:func:`unpool_transpose` visits each pooled cell once, passes it through the channel-wise ops between the pool and
-the convolution, and adds its kernel's contribution around its switch into an output plane that stays in cache: the
-same sums over the non-zero terms, in another order (agreement with the unfused path is at float32 rounding, ~1e-7
-relative).
+Below a pooling layer the backward signal is non-zero only at the switches (one cell per window), and after a
+rectifier at about half of those. Done as separate operations (zero fill, scatter, rectifier, a dense transposed
+convolution) every stage writes and reads the whole dense signal and the convolution multiplies all its zeros.
+
+- :func:`unpool_transpose`, into a convolution with few inputs (the first layer): each pooled cell's kernel
+  contribution is added around its switch into an output plane that stays in cache. Before, the separate stages
+  took about 40 % of a deep feature's backward time on the Choi demo model (85 MB of dense full-resolution signal
+  per feature).
+- :func:`auralise.engine.fused_wide.unpool_transpose_wide`, into a convolution with many inputs (layers 2 and
+  up): each non-zero value's kernel, all its input channels at once, is added channels-last into the output; about
+  5 % of the dense transpose's multiply-adds on both shipped models, 4-5 times faster than mkldnn's dense
+  transpose there. It uses this module's chain slopes, switch offsets and helper threads.
+- :func:`unpool_chain`, for an unrectified signal into a convolution with many inputs: unpooling and the ops only,
+  written once, channels innermost, for the dense transpose that follows.
+
+Each computes the same sums as the op-by-op path over the non-zero terms, in another order (agreement at float32
+rounding, ~1e-7 to 5e-7 of the peak), and in an order fixed by the data's shape alone: the result depends neither on
+the thread count nor on the batch.
 
 The channel-wise ops (rectifiers under the deconvnet rule, eval batch norms) are positively homogeneous with one
 kink at 0, so their chain is, per channel ``c``, ``f_c(u) = alpha_c * max(u, 0) + beta_c * min(u, 0)``
 (:func:`chain_slopes`).
 
 Numba (a dependency of librosa) compiles the kernels on first use and caches them on disk; without numba the rules
-take the unfused path. Each item (feature x batch) is split in :data:`PARTS` parts (pooled rows or channels, taken in
-turn, so that dense and sparse ones are shared alike), each into its own output plane, summed in a fixed order, and
-the parts are shared out over ``threads`` threads: even a batch of one feature keeps both cores busy, and the
-result depends neither on the thread count nor on the batch.
-
-Channels-last signals, as mkldnn's transposed convolution above hands them down, go cell by cell straight into the
-output, each switch read as its uint8 offset in its window; where windows overlap along one axis (musicnn's VGG:
-4 x 1 windows, stride 2), the offset also says whether the next window's switch is on the same cell (its value is
-added first) or the previous one's (the value was taken). Signals in the plain layout, and windows that overlap
-otherwise, go channel by channel (non-zero cells compacted first; shared cells summed in a scratch plane).
-:func:`unpool_chain` stops above a convolution with many inputs: unpooling and the channel-wise ops, written once,
-channels innermost.
+take the unfused path. The kernels release the GIL and run their parts on the calling thread and helper threads kept
+between calls. In :func:`unpool_transpose` each item (feature x batch) is split in :data:`PARTS` parts (pooled
+rows or channels, taken in turn, so that dense and sparse ones are shared alike), each into its own output plane,
+summed in a fixed order: even a batch of one feature keeps both cores busy. Channels-last signals, as mkldnn's
+transposed convolution above hands them down, go cell by cell straight into the output, each switch read as its
+uint8 offset in its window; where windows overlap along one axis (musicnn's VGG: 4 x 1 windows, stride 2), the
+offset also says whether the next window's switch is on the same cell (its value is added first) or the previous
+one's (the value was taken). Signals in the plain layout, and windows that overlap otherwise, go channel by channel
+(non-zero cells compacted first; shared cells summed in a scratch plane).
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["available", "chain_slopes", "unpool_chain", "unpool_transpose"]
+__all__ = ["available", "chain_slopes", "in_threads", "unpool_chain", "unpool_transpose", "window_codes"]
 
 _KERNELS: dict | None = None
+_POOL: ThreadPoolExecutor | None = None  # the helper threads the kernels' parts run on, kept between calls
+_POOL_LOCK = threading.Lock()
 PATCH_VALUES = 1 << 20  # the most values of the kernels placed in a window's footprint (cell-by-cell kernel)
 PARTS = 2  # each item's inner range is split in this many parts, whatever the batch or the number of threads
 
@@ -120,7 +128,7 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
     kernel = _kernels()["cells" if direct else "channels"]
     if direct:  # each switch as its offset in its window (and the windows sharing it): 8x less to read
         h2, w2 = values.shape[3:]
-        starts = _window_codes(switches, size, windows, cache).reshape(b, h2 * w2, c)
+        starts = window_codes(switches, size, windows, cache).reshape(b, h2 * w2, c)
         (height, width), (row_stride, col_stride) = windows
         geometry = np.array([w2, row_stride * cols, col_stride, cols, step, height + kh - 1, width + kw - 1],
                             dtype=np.int64)  # fmt: skip
@@ -130,9 +138,7 @@ def unpool_transpose(values: np.ndarray, switches, size: tuple[int, int], chain:
     outs = [out] + [np.zeros_like(out) for _ in range(PARTS - 1)]
     jobs = [(k, i, i + 1, k, PARTS) for i in range(n * b) for k in range(PARTS)]  # part k of item i
     args = (flat, cell_major, starts, alpha, beta, w)
-    with ThreadPoolExecutor(max(1, min(threads, len(jobs)))) as pool:  # the kernels release the GIL
-        for job in [pool.submit(kernel, *args, outs[k], b, overlap, *span, geometry) for k, *span in jobs]:
-            job.result()
+    in_threads([(kernel, *args, outs[k], b, overlap, *span, geometry) for k, *span in jobs], threads)
     for extra in outs[1:]:  # each item's parts, summed in a fixed order whatever the batch or the thread count
         out += extra
     out = out.reshape(n, b, *out.shape[1:])
@@ -171,21 +177,47 @@ def unpool_chain(values: np.ndarray, switches, size: tuple[int, int], window: tu
     n, b, c, h2, w2 = values.shape
     kh, kw = window
     alpha, beta = (s.astype(values.dtype) for s in chain_slopes(chain, c))
-    codes = _window_codes(switches, size, (window, window), {} if cache is None else cache)
+    codes = window_codes(switches, size, (window, window), {} if cache is None else cache)
     cells = values.reshape(n * b, c, h2, w2)  # either layout, read as it is
     out = np.empty((n * b, *size, c), dtype=values.dtype)
     out[:, h2 * kh :] = 0  # cells in no window
     out[:, : h2 * kh, w2 * kw :] = 0
     kernel = _kernels()["chain"]
     bounds = np.linspace(0, n * b * h2, max(1, min(threads, n * b * h2)) + 1).round().astype(int)
-    with ThreadPoolExecutor(len(bounds) - 1) as pool:  # each thread writes its own output rows
-        for job in [pool.submit(kernel, cells, codes, alpha, beta, out, kh, kw, b, int(lo), int(hi))
-                    for lo, hi in zip(bounds[:-1], bounds[1:])]:  # fmt: skip
-            job.result()
+    in_threads(
+        [
+            (kernel, cells, codes, alpha, beta, out, kh, kw, b, int(lo), int(hi))
+            for lo, hi in zip(bounds[:-1], bounds[1:])
+        ],
+        threads,
+    )  # each thread writes its own output rows
     return out.reshape(n, b, *size, c)
 
 
-def _window_codes(switches, size: tuple[int, int], windows: tuple, cache: dict) -> np.ndarray:
+def in_threads(calls: list[tuple], threads: int) -> None:
+    """Run each ``(kernel, *args)`` of ``calls`` over at most ``threads`` threads: the calling one and helpers kept
+    between calls (the kernels release the GIL). Thread t runs calls t, t + threads, ... in turn, so the split
+    does not depend on timing."""
+    global _POOL
+    threads = max(1, min(threads, len(calls)))
+    if threads > 1:
+        with _POOL_LOCK:
+            if _POOL is None or _POOL._max_workers < threads - 1:
+                _POOL = ThreadPoolExecutor(threads - 1, thread_name_prefix="auralise-fused")
+            pool = _POOL
+        helpers = [pool.submit(_run_calls, calls[t::threads]) for t in range(1, threads)]
+    _run_calls(calls[::threads])
+    if threads > 1:
+        for job in helpers:
+            job.result()
+
+
+def _run_calls(calls: list[tuple]) -> None:
+    for kernel, *args in calls:
+        kernel(*args)
+
+
+def window_codes(switches, size: tuple[int, int], windows: tuple, cache: dict) -> np.ndarray:
     """Each switch's offset in its window, ``dy * kernel_columns + dx``, (B, rows_pooled, cols_pooled, C) uint8;
     where windows overlap (:func:`_shared_step`), plus 64 where the next window's switch is on the same cell and
     128 where the previous window's is."""

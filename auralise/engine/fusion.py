@@ -6,11 +6,14 @@ stride-1 convolution:
 
 - into few input channels (the first layer): unpooling, the ops and that convolution's transpose in one pass
   (:func:`auralise.engine.fused.unpool_transpose`);
-- into many, through windows that tile the pool's input: unpooling and the ops in one pass that writes the
-  convolution's output signal once, channels innermost, as its channels-last transpose wants it
-  (:func:`auralise.engine.fused.unpool_chain`).
+- into many, through windows that do not overlap, when the ops rectify (the signal is then about 95 % zeros):
+  unpooling, the ops and the transpose in one pass over the non-zero values, channels-last
+  (:func:`auralise.engine.fused_wide.unpool_transpose_wide`);
+- into many, through windows that tile the pool's input, when nothing rectifies: unpooling and the ops in one pass
+  that writes the convolution's output signal once, channels innermost, as its channels-last dense transpose wants
+  it (:func:`auralise.engine.fused.unpool_chain`).
 
-Both compute the same sums as the op-by-op path, in another order (agreement at float32 rounding).
+All compute the same sums as the op-by-op path, in another order (agreement at float32 rounding).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ def fused_below(trace: Trace, rec: OpRecord, g, consumers: dict[int, list[int]])
 def _fused_conv(trace: Trace, pool: OpRecord, g: torch.Tensor, conv: OpRecord, x: torch.Tensor,
                 chain: list) -> tuple | None:  # fmt: skip
     """:func:`fused_below` once its convolution is found; ``x`` is the convolution's output."""
-    from auralise.engine import fused
+    from auralise.engine import fused, fused_wide
 
     params = ops.conv_params(conv)
     weight = params["weight"].detach()
@@ -59,18 +62,32 @@ def _fused_conv(trace: Trace, pool: OpRecord, g: torch.Tensor, conv: OpRecord, x
     if set(ops.as_tuple(params["stride"], 2)) != {1} or set(ops.as_tuple(params["dilation"], 2)) != {1}:
         return None
     size, threads = tuple(pool.tracked_inputs()[0].shape[2:]), torch.get_num_threads()
-    if weight.shape[1] * weight[0, 0].numel() > weight.shape[0]:  # many inputs: stop at the convolution's output
-        window = tiling(pool)
+    padding = ops.numeric_padding(params["padding"], weight, (1, 1))
+    valid = padding is not None and all(0 <= p < k for p, k in zip(padding, weight.shape[2:]))
+    if weight.shape[1] * weight[0, 0].numel() > weight.shape[0]:  # many inputs
+        windows = plain_windows(pool)
+        if valid and windows is not None and _apart(windows) and any(kind == "rectify" for kind, _ in chain):
+            out = fused_wide.unpool_transpose_wide(g.numpy(), pool.indices, size, windows, chain,
+                                                   weight.cpu().numpy(), padding, threads=threads,
+                                                   cache=trace.cache)  # fmt: skip
+            return params["input"], torch.from_numpy(out).permute(0, 1, 4, 2, 3)  # channels-last
+        window = tiling(pool)  # unrectified (dense) signals: stop at the convolution's output
         if window is None:
             return None
         out = fused.unpool_chain(g.numpy(), pool.indices, size, window, chain, threads=threads, cache=trace.cache)
         return x, torch.from_numpy(out).permute(0, 1, 4, 2, 3)  # (K, B, C, rows, columns), channels-last
-    padding = ops.numeric_padding(params["padding"], weight, (1, 1))
-    if padding is None or any(not 0 <= p < k for p, k in zip(padding, weight.shape[2:])):
+    if not valid:
         return None
     out = fused.unpool_transpose(g.numpy(), pool.indices, size, chain, weight.cpu().numpy(), padding,
                                  windows=plain_windows(pool), threads=threads, cache=trace.cache)  # fmt: skip
     return params["input"], torch.from_numpy(out)
+
+
+def _apart(windows: tuple) -> bool:
+    """Whether pooling windows ((rows, columns), (row stride, column stride)) do not overlap, and a switch's offset
+    in its window fits the fused kernels' one-byte codes."""
+    (kh, kw), (sh, sw) = windows
+    return kh <= sh and kw <= sw and kh * kw <= 64
 
 
 def tiled_unpool(trace: Trace, rec: OpRecord, values: torch.Tensor) -> torch.Tensor | None:
