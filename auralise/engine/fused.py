@@ -225,15 +225,10 @@ def window_codes(switches, size: tuple[int, int], windows: tuple, cache: dict) -
     if key not in cache:
         (kh, kw), (sh, sw) = windows
         s = np.asarray(switches, dtype=np.int64)
-        rows, cols = np.arange(s.shape[2])[:, None] * sh, np.arange(s.shape[3])[None, :] * sw
-        codes = (s // size[1] - rows) * kw + (s % size[1] - cols)
-        axis = 2 if kh > sh else 3 if kw > sw else None
-        if axis is not None:
-            same = np.diff(s, axis=axis) == 0  # window i's switch is window i + 1's
-            lead = [slice(None)] * 4
-            codes[tuple(lead[:axis] + [slice(None, -1)])] += 64 * same
-            codes[tuple(lead[:axis] + [slice(1, None)])] += 128 * same
-        cache[key] = (switches, np.ascontiguousarray(np.moveaxis(codes, 1, -1).astype(np.uint8)))
+        codes = np.empty((s.shape[0], s.shape[2], s.shape[3], s.shape[1]), dtype=np.uint8)
+        shared = 2 if kh > sh else 3 if kw > sw else 0  # the axis along which windows overlap, if any
+        _kernels()["codes"](s, size[1], kw, sh, sw, shared, codes)
+        cache[key] = (switches, codes)
     return cache[key][1]  # the switches are kept alive with their codes, so their id stays theirs
 
 
@@ -291,7 +286,7 @@ def _kernels() -> dict:
         jit = numba.njit(nogil=True, cache=True)
         _add_3x3 = jit(_add_3x3)  # called by the kernel, so compiled first
         _KERNELS = {"channels": jit(_unpool_transpose), "cells": jit(_cells_unpool_transpose),
-                    "chain": jit(_unpool_chain)}  # fmt: skip
+                    "chain": jit(_unpool_chain), "codes": jit(_window_codes)}  # fmt: skip
     return _KERNELS
 
 
@@ -448,3 +443,22 @@ def _unpool_chain(values, codes, alpha, beta, out, kh, kw, batch, first, last): 
                     o, k = out[item, i * kh + dy, j * kw + dx], dy * kw + dx
                     for c in range(channels):
                         o[c] = u[c] if code[c] == k else zero
+
+
+def _window_codes(s, columns, kw, sh, sw, shared, codes):  # pragma: no cover - compiled by numba
+    """:func:`window_codes` of switches ``s`` (B, C, h2, w2), flat positions in planes ``columns`` wide, into
+    ``codes`` (B, h2, w2, C); ``shared`` is the axis (2 or 3) along which windows overlap, 0 if none."""
+    batch, channels, h2, w2 = s.shape
+    for b in range(batch):
+        for i in range(h2):
+            for j in range(w2):
+                for c in range(channels):
+                    v = s[b, c, i, j]
+                    code = (v // columns - i * sh) * kw + (v % columns - j * sw)
+                    if shared == 2:
+                        code += 64 * (i + 1 < h2 and s[b, c, min(i + 1, h2 - 1), j] == v)
+                        code += 128 * (i > 0 and s[b, c, max(i - 1, 0), j] == v)
+                    elif shared == 3:
+                        code += 64 * (j + 1 < w2 and s[b, c, i, min(j + 1, w2 - 1)] == v)
+                        code += 128 * (j > 0 and s[b, c, i, max(j - 1, 0)] == v)
+                    codes[b, i, j, c] = code
