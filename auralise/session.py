@@ -535,7 +535,7 @@ def layer_reference(
     every layer-relative mode's reference is made from them and kept on the song (``song.references``).
     """
     from auralise.choices import LAYER_RELATIVE_MODES
-    from auralise.render.contrast import layer_accumulators, references_of
+    from auralise.render.contrast import add_to_all, layer_accumulators, references_of
     from auralise.render.resynth import ZERO_PEAK
 
     lay, o = session.layer(layer), session.options
@@ -546,9 +546,7 @@ def layer_reference(
             projections = _layer_projections(session.projector(song, [lay]), lay, batch)
         accs = layer_accumulators(zero_peak=ZERO_PEAK)
         for D, activation_max in projections:
-            G, active = session.frontend.to_grid(D), np.asarray(activation_max, dtype=np.float64)
-            for acc in accs.values():
-                acc.add(G, active)
+            add_to_all(accs, session.frontend.to_grid(D), np.asarray(activation_max, dtype=np.float64))
         song.references.update({(mode, *key): ref for mode, ref in references_of(accs).items()})
     return song.references[(o.resynth, *key)]
 

@@ -58,6 +58,7 @@ __all__ = [
     "partition_masks",
     "distinct_masks",
     "layer_masks",
+    "add_to_all",
     "layer_accumulator",
     "layer_accumulators",
     "layer_references",
@@ -101,9 +102,9 @@ def peak_normalised(G: np.ndarray, zero_peak: float, peak: np.ndarray | None = N
 
 
 class _LayerAccumulator:
-    """A layer reference fed batch by batch: each batch's projections are normalised per feature
-    (:meth:`_normalised`), the features taking part are kept, and their values are folded into the state
-    (:meth:`_fold`)."""
+    """A layer reference fed batch by batch: each batch's projections are peak-normalised per feature, then brought
+    to the accumulator's own normalisation (:meth:`_normalised`), the features taking part are kept, and their
+    values are folded into the state (:meth:`_fold`)."""
 
     def __init__(self, *, zero_peak: float):
         self.zero_peak = float(zero_peak)
@@ -113,7 +114,12 @@ class _LayerAccumulator:
     def add(self, G: np.ndarray, activation_max: np.ndarray) -> None:
         """Add a batch of projections ``G`` (k, F, T) on the grid; features with ``activation_max`` <= 0 (never
         active) or a numerically zero projection are left out."""
-        values, loud = self._normalised(G)
+        self.add_peak_normalised(*peak_normalised(G, self.zero_peak), activation_max)
+
+    def add_peak_normalised(self, M: np.ndarray, loud: np.ndarray, activation_max: np.ndarray) -> None:
+        """:meth:`add` of a batch already through :func:`peak_normalised` (with this accumulator's ``zero_peak``):
+        ``M`` (k, F, T) and ``loud`` (k,)."""
+        values = self._normalised(M, loud)
         use = _taking_part(loud, activation_max)
         self.state = self._fold(self.state, values[use], values.shape[1:])
         self.count += int(use.sum())
@@ -135,8 +141,9 @@ class MeanMask(_LayerAccumulator):
     (2, 1.0)
     """
 
-    def _normalised(self, G):
-        return peak_normalised(G, self.zero_peak)
+    @staticmethod
+    def _normalised(M, loud):
+        return M
 
     @staticmethod
     def _fold(state, values, shape):
@@ -164,8 +171,9 @@ class WinnerMap(_LayerAccumulator):
     (2, [[2.0, 2.0]])
     """
 
-    def _normalised(self, G):
-        return mean_normalised(G, self.zero_peak)
+    @staticmethod
+    def _normalised(M, loud):
+        return over_mean(M, loud)  # mean_normalised, from the peak-normalised masks
 
     @staticmethod
     def _fold(state, values, shape):
@@ -312,6 +320,16 @@ def layer_accumulators(*, zero_peak: float) -> dict[str, MeanMask | WinnerMap]:
     return {mode: cls(zero_peak=zero_peak) for mode, cls in _ACCUMULATORS.items()}
 
 
+def add_to_all(accumulators: dict[str, MeanMask | WinnerMap], G: np.ndarray, activation_max) -> None:
+    """``add(G, activation_max)`` to each of :func:`layer_accumulators`, peak-normalising ``G`` (k, F, T) once."""
+    zero_peaks = {acc.zero_peak for acc in accumulators.values()}
+    if len(zero_peaks) != 1:
+        raise BadParameterError("the accumulators must share one zero_peak")
+    M, loud = peak_normalised(G, zero_peaks.pop())
+    for acc in accumulators.values():
+        acc.add_peak_normalised(M, loud, activation_max)
+
+
 def references_of(accumulators: dict[str, MeanMask | WinnerMap]) -> dict[str, np.ndarray]:
     """Every layer-relative mode's reference from :func:`layer_accumulators` fed with the whole layer."""
     refs = {mode: acc.reference() for mode, acc in accumulators.items()}
@@ -322,8 +340,7 @@ def references_of(accumulators: dict[str, MeanMask | WinnerMap]) -> dict[str, np
 def layer_references(G: np.ndarray, activation_max: np.ndarray, zero_peak: float) -> dict[str, np.ndarray]:
     """Every layer-relative mode's reference from one batch holding the whole layer, ``G`` (K, F, T)."""
     accs = layer_accumulators(zero_peak=zero_peak)
-    for acc in accs.values():
-        acc.add(G, activation_max)
+    add_to_all(accs, G, activation_max)
     return references_of(accs)
 
 
