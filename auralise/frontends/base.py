@@ -200,9 +200,9 @@ class Frontend(StftGrid, ModelInput):
         if not isinstance(self.window, str) or not self.window:
             raise bad("window", want, self.window)
         try:
-            import scipy.signal
+            from auralise.frontends.windows import check_window
 
-            scipy.signal.get_window(self.window, self.win_length or self.n_fft, fftbins=True)
+            check_window(self.window, self.win_length or self.n_fft)
         except (ValueError, TypeError) as exc:
             raise bad("window", want, self.window) from exc
 

@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from auralise.frontends.windows import analysis_window
+
 __all__ = ["istft"]
 
 FRAMES_PER_BLOCK = 1024  # frames inverted at once: a few MB per signal, whatever the song's length
@@ -32,22 +34,18 @@ def istft(X: np.ndarray, *, hop_length: int, n_fft: int, win_length: int | None,
     -------
     np.ndarray, shape (..., length), float32
     """
-    import librosa
-    import scipy.fft
-
     lead, (F, T) = X.shape[:-2], X.shape[-2:]
     X = X.reshape(-1, F, T)
     start = n_fft // 2 if center else 0
     n_frames = min(T, int(np.ceil((length + 2 * start) / hop_length)))
     win_length = n_fft if win_length is None else win_length
-    w = librosa.util.pad_center(librosa.filters.get_window(window, win_length, fftbins=True), size=n_fft)
-    w = np.ascontiguousarray(w, dtype=np.float64)
+    w = np.ascontiguousarray(_centred(analysis_window(window, win_length), n_fft), dtype=np.float64)
     y = np.zeros((X.shape[0], length), dtype=np.float32)
     add = _overlap_add()
     for first in range(0, n_frames, FRAMES_PER_BLOCK):
         block = X[:, :, first : min(n_frames, first + FRAMES_PER_BLOCK)]
         signal, frame = np.nonzero(np.any(block != 0, axis=1))  # all-zero frames add exactly nothing: skipped
-        frames = scipy.fft.irfft(block[signal, :, frame], n=n_fft, axis=-1)  # (frames, n_fft): contiguous rows
+        frames = np.fft.irfft(block[signal, :, frame], n=n_fft, axis=-1)  # (frames, n_fft): contiguous rows
         add(frames, signal, first + frame, w, hop_length, -start, y)
     sums = _window_sums if isinstance(window, str | tuple) else _window_sums.__wrapped__  # an array: not hashable
     y /= sums(window, n_frames, win_length, n_fft, hop_length, start, length)
@@ -58,13 +56,23 @@ def istft(X: np.ndarray, *, hop_length: int, n_fft: int, win_length: int | None,
 def _window_sums(window, n_frames: int, win_length: int, n_fft: int, hop: int, start: int,
                  length: int) -> np.ndarray:  # fmt: skip
     """(length,) float32: the window's sum of squares where ``librosa.istft`` divides by it, 1 elsewhere (dividing
-    by 1 is exact, so one division of the whole output gives librosa's numbers)."""
-    import librosa
+    by 1 is exact, so one division of the whole output gives librosa's numbers). The sum is
+    ``librosa.filters.window_sumsquare``'s (float32, each frame's float64 squared window added in turn)."""
+    squares = _centred(analysis_window(window, win_length) ** 2, n_fft)
+    n = n_fft + hop * (n_frames - 1)
+    wss = np.zeros(n, dtype=np.float32)
+    for i in range(n_frames):
+        at = i * hop
+        wss[at : min(n, at + n_fft)] += squares[: max(0, min(n_fft, n - at))]
+    wss = wss[start : start + length]
+    wss = np.pad(wss, (0, length - len(wss)))  # librosa.util.fix_length
+    return np.where(wss > np.finfo(np.float32).tiny, wss, np.float32(1)).astype(np.float32)
 
-    wss = librosa.filters.window_sumsquare(window=window, n_frames=n_frames, win_length=win_length, n_fft=n_fft,
-                                           hop_length=hop, dtype=np.float32)  # fmt: skip
-    wss = librosa.util.fix_length(wss[start:], size=length)
-    return np.where(wss > librosa.util.tiny(wss), wss, np.float32(1)).astype(np.float32)
+
+def _centred(w: np.ndarray, size: int) -> np.ndarray:
+    """``w`` zero-padded on both sides to ``size`` (``librosa.util.pad_center``)."""
+    left = (size - len(w)) // 2
+    return np.pad(w, (left, size - len(w) - left))
 
 
 def _overlap_add():
