@@ -270,8 +270,10 @@ def _starts(switches, size: tuple[int, int], cols: int, cache: dict) -> np.ndarr
     key = ("fused-starts", id(switches), cols)
     if key not in cache:
         s = np.asarray(switches, dtype=np.int64).reshape(*switches.shape[:2], -1)
-        cache[key] = (s // size[1]) * cols + s % size[1]
-    return cache[key]
+        starts = np.empty_like(s)
+        _kernels()["starts"](s.reshape(-1), size[1], cols, starts.reshape(-1))
+        cache[key] = (switches, starts)
+    return cache[key][1]  # the switches are kept alive with their positions, so their id stays theirs
 
 
 def _kernels() -> dict:
@@ -286,7 +288,8 @@ def _kernels() -> dict:
         jit = numba.njit(nogil=True, cache=True)
         _add_3x3 = jit(_add_3x3)  # called by the kernel, so compiled first
         _KERNELS = {"channels": jit(_unpool_transpose), "cells": jit(_cells_unpool_transpose),
-                    "chain": jit(_unpool_chain), "codes": jit(_window_codes)}  # fmt: skip
+                    "chain": jit(_unpool_chain), "codes": jit(_window_codes),
+                    "starts": jit(_padded_positions)}  # fmt: skip
     return _KERNELS
 
 
@@ -462,3 +465,9 @@ def _window_codes(s, columns, kw, sh, sw, shared, codes):  # pragma: no cover - 
                         code += 64 * (j + 1 < w2 and s[b, c, i, min(j + 1, w2 - 1)] == v)
                         code += 128 * (j > 0 and s[b, c, i, max(j - 1, 0)] == v)
                     codes[b, i, j, c] = code
+
+
+def _padded_positions(s, columns, cols, out):  # pragma: no cover - compiled by numba
+    """Flat positions ``s`` in planes ``columns`` wide as positions in planes ``cols`` wide, into ``out``."""
+    for i in range(s.shape[0]):
+        out[i] = (s[i] // columns) * cols + s[i] % columns
