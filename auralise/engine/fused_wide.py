@@ -109,10 +109,10 @@ def _wide_unpool_transpose(
     and cell by cell: the channels through the chain, the non-zero ones grouped by their switch's offset ``codes``
     (B, h2, w2, C) in the window, in channel order; then per offset and kernel row, the group's ``taps`` rows (C,
     kh * kw * C_in: each kernel channels-last) times their values added into ``out`` (NB, rows * columns * C_in),
-    eight or four channels a pass, in channel order. Output rows ``clear_from:clear_to`` are set to 0 just before
-    the first row that writes them (and the rest after the last). ``geometry``: the windows' rows and columns, row
-    and column strides, the convolution's kernel rows and columns, row and column padding, the output's rows and
-    columns."""
+    four channels a pass, then one by one, in channel order. Output rows ``clear_from:clear_to`` are set to 0 just
+    before the first row that writes them (and the rest after the last). ``geometry``: the windows' rows and
+    columns, row and column strides, the convolution's kernel rows and columns, row and column padding, the
+    output's rows and columns."""
     items, channels, h2, w2 = values.shape
     height, width, row_stride, col_stride = geometry[0], geometry[1], geometry[2], geometry[3]
     kh, kw, pad_y, pad_x, rows, cols = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8], geometry[9]
