@@ -39,19 +39,14 @@ def unpool_transpose_wide(values: np.ndarray, switches, size: tuple[int, int], w
     Parameters
     ----------
     values : np.ndarray, shape (N, B, C, rows_pooled, cols_pooled), float32 or float64
-        Pooled signals, in either layout.
+        N signals per batch item at the pool's output, channels-last or plain.
     switches : array, shape (B, C, rows_pooled, cols_pooled), int
-        Each pooled cell's arg-max as a flat position in the pool input's (rows * columns) plane.
-    size : (rows, columns)
-        The pool input's spatial size (the convolution's output: stride 1).
+        The pool's arg-maxes (``max_pool2d``'s indices): flat positions in its input's plane.
+    size, chain, weight, padding
+        The pool input's size, the ops between the convolution and the pool, the convolution's weights (C, C_in,
+        kh, kw) and zero padding: as :func:`auralise.engine.fused.unpool_transpose`.
     windows : ((rows, columns), (row stride, column stride))
         The pool's kernel and stride, windows not overlapping (kernel <= stride), no padding, dilation or ceil mode.
-    chain : list of (kind, gains)
-        The ops between the convolution and the pool (:func:`chain_slopes`).
-    weight : np.ndarray, shape (C, C_in, kh, kw)
-        The convolution's weights.
-    padding : (rows, columns)
-        The convolution's zero padding, at most the kernel's size - 1.
     threads : int
         Threads the two bands of pooled rows run on.
     cache : dict, optional
