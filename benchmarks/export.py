@@ -172,7 +172,7 @@ timed(audio, "write_audio", "WAV encoding")
 timed(thumb, "write_thumbnail", "thumbnails")
 timed(export, "_write_json", "manifest")
 timed(page, "write_page", "page")
-timed(contrast._LayerAccumulator, "add", "layer references")
+timed(contrast, "add_to_all", "layer references")
 timed(futures.Future, "result", "waiting for other threads")
 try:
     main(sys.argv[1:])
