@@ -4,14 +4,14 @@
 multiplies them by the (float64) window into a temporary, overlap-adds each frame's column into the output (a
 strided read), and divides by the window's sum of squares. :func:`istft` gathers each block's frames as rows, so
 that the inverse FFTs and the overlap-add run along contiguous rows, multiplies by the window inside the
-overlap-add, skips the frames that are all zero (they add exactly +0.0 to every sample, and no sample is ever
--0.0), and divides once by the sums of squares with 1 where librosa does not divide (exact): the same operations
-on the other numbers in the same order (each sample is ``float32(float64(y) + window * float64(frame))``, frames
-in time order), so the result is identical. It needs neither librosa nor ``scipy.signal``: numpy's inverse FFT
-gives scipy's numbers here, and the window and its sums of squares are computed as librosa computes them (both
-checked by the test). The layer-relative listening modes leave 70-97 % of a feature's frames
-at zero: a distinct rendering of 30 s through MTT_vgg takes 7.8 ms a feature instead of 14.1 ms, through the Choi
-demo model 4.3 ms instead of about 10. ``tests/test_frontends.py`` checks the identity.
+overlap-add, skips the frames that are all zero (they add exactly +0.0 to every sample, and no sample is ever -0.0),
+and divides once by the sums of squares with 1 where librosa does not divide (exact): the same operations on the
+other numbers in the same order (each sample is ``float32(float64(y) + window * float64(frame))``, frames in time
+order), so the result is identical. It needs neither librosa nor ``scipy.signal``: numpy's inverse FFT gives scipy's
+numbers here, and the window and its sums of squares are computed as librosa computes them (both checked by the
+test). The layer-relative listening modes leave 70-97 % of a feature's frames at zero: a distinct rendering of 30 s
+through MTT_vgg takes 7.8 ms a feature instead of 14.1 ms, through the Choi demo model 4.3 ms instead of about 10.
+``tests/test_frontends.py`` checks the identity.
 """
 
 from __future__ import annotations
