@@ -236,6 +236,25 @@ def test_wide_kernel_result_depends_on_neither_threads_nor_batch() -> None:
     assert np.array_equal(alone[0], outs[1][1])
 
 
+def test_wide_kernel_takes_channel_slices_as_their_dense_signals() -> None:
+    """A channel slice (each feature's signal in one channel, as a seed starts) gives bit for bit what the same
+    signal written into its channel of a dense zero signal gives."""
+    c, c_in, size, b = 6, 10, (18, 14), 2
+    gen = torch.Generator().manual_seed(5)
+    pooled, switches = torch.nn.functional.max_pool2d(torch.randn(b, c, *size, generator=gen), 2, 2,
+                                                      return_indices=True)  # fmt: skip
+    weight = torch.randn(c, c_in, 3, 3, generator=gen).numpy()
+    chain = [("gain", torch.rand(c, generator=gen).numpy() + 0.5), ("rectify", None)]
+    picks = np.array([4, 0, 4])
+    values = torch.randn(3, b, 1, *pooled.shape[2:], generator=gen)
+    dense = torch.zeros(3, b, c, *pooled.shape[2:])
+    dense[torch.arange(3), :, torch.as_tensor(picks)] = values[:, :, 0]
+    args = (switches, size, ((2, 2), (2, 2)), chain, weight, (1, 1))
+    sliced = fused_wide.unpool_transpose_wide(values.numpy(), *args, threads=2, channels=picks)
+    assert np.abs(sliced).max() > 0
+    assert np.array_equal(sliced, fused_wide.unpool_transpose_wide(dense.numpy(), *args, threads=2))
+
+
 def test_chain_slopes_follow_the_ops() -> None:
     alpha, beta = fused.chain_slopes([("gain", np.array([2.0, -3.0])), ("rectify", None)], 2)
     # channel 0: 2u, then rectified: 2u for u > 0, 0 below; channel 1: -3u rectified: 0 above, -3u below

@@ -23,7 +23,7 @@ _KERNEL = None
 
 def unpool_transpose_wide(values: np.ndarray, switches, size: tuple[int, int], windows: tuple, chain: list,
                           weight: np.ndarray, padding: tuple[int, int], *, threads: int = 1,
-                          cache: dict | None = None) -> np.ndarray:  # fmt: skip
+                          cache: dict | None = None, channels: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Unpool pooled signals through the switches of windows that do not overlap, pass the channel-wise ops below
     the pool and transpose a stride-1 convolution with many inputs, in one pass over the non-zero values only.
 
@@ -51,6 +51,9 @@ def unpool_transpose_wide(values: np.ndarray, switches, size: tuple[int, int], w
         Threads the two bands of pooled rows run on.
     cache : dict, optional
         Keeps the switches' offsets inside their windows for the next call with the same ``switches`` object.
+    channels : np.ndarray, shape (N,), int, optional
+        ``values`` (N, B, 1, ...) are channel slices: signal k lives in channel ``channels[k]`` only (a feature's
+        seed), so its own channel's switches, ops and kernel are used.
 
     Returns
     -------
@@ -59,16 +62,18 @@ def unpool_transpose_wide(values: np.ndarray, switches, size: tuple[int, int], w
     """
     n, b, c, h2, w2 = values.shape
     kh, kw = weight.shape[2:]
-    alpha, beta = (s.astype(values.dtype) for s in chain_slopes(chain, c))
+    alpha, beta = (s.astype(values.dtype) for s in chain_slopes(chain, weight.shape[0]))
+    picks = np.zeros(n, dtype=np.int64) if channels is None else np.asarray(channels, dtype=np.int64).reshape(n)
+    picks = np.repeat(picks, b)  # each item's first channel among the switches, ops and kernels
     codes = window_codes(switches, size, windows, {} if cache is None else cache)
-    taps = np.ascontiguousarray(weight.transpose(0, 2, 3, 1), dtype=values.dtype).reshape(c, -1)
+    taps = np.ascontiguousarray(weight.transpose(0, 2, 3, 1), dtype=values.dtype).reshape(weight.shape[0], -1)
     rows, cols = size[0] + kh - 1 - 2 * padding[0], size[1] + kw - 1 - 2 * padding[1]
     out = _uncleared((n * b, rows * cols * weight.shape[1]), values.dtype)  # cleared by the kernel
     (height, width), (row_stride, _) = windows
     gap = -(-(height + kh - 1) // row_stride) - 1  # pooled rows this many apart write disjoint output rows
     kernel = _kernel()
     geometry = np.array([height, width, *windows[1], kh, kw, *padding, rows, cols], dtype=np.int64)
-    cells, common = values.reshape(n * b, c, h2, w2), (codes, alpha, beta, taps, out, b, geometry)
+    cells, common = values.reshape(n * b, c, h2, w2), (picks, codes, alpha, beta, taps, out, b, geometry)
     if h2 < 2 * (gap + 1):
         kernel(cells, *common, 0, h2, 0, rows)
     else:  # two bands of rows, each in order (the output rows they share stay in cache), then the rows between
@@ -98,7 +103,7 @@ def _kernel():
 
 
 def _wide_unpool_transpose(
-    values, codes, alpha, beta, taps, out, batch, geometry, first_row, last_row, clear_from, clear_to
+    values, picks, codes, alpha, beta, taps, out, batch, geometry, first_row, last_row, clear_from, clear_to
 ):  # pragma: no cover - compiled by numba
     """Pooled rows ``first_row:last_row`` of each item of (NB, C, h2, w2) ``values``, in either layout, row by row
     and cell by cell: the channels through the chain, the non-zero ones grouped by their switch's offset ``codes``
@@ -107,7 +112,8 @@ def _wide_unpool_transpose(
     four channels a pass, then one by one, in channel order. Output rows ``clear_from:clear_to`` are set to 0 just
     before the first row that writes them (and the rest after the last). ``geometry``: the windows' rows and
     columns, row and column strides, the convolution's kernel rows and columns, row and column padding, the
-    output's rows and columns."""
+    output's rows and columns. Item i's channel c is channel ``picks[i] + c`` of the codes, slopes and taps (a
+    channel slice's own channel; 0 for a dense signal)."""
     items, channels, h2, w2 = values.shape
     height, width, row_stride, col_stride = geometry[0], geometry[1], geometry[2], geometry[3]
     kh, kw, pad_y, pad_x, rows, cols = geometry[4], geometry[5], geometry[6], geometry[7], geometry[8], geometry[9]
@@ -119,7 +125,7 @@ def _wide_unpool_transpose(
     order = np.empty(channels, dtype=np.int64)
     first = np.empty(offsets + 1, dtype=np.int64)
     for i in range(items):
-        b = i % batch
+        b, p = i % batch, picks[i]
         o = out[i]
         cleared = clear_from
         for pi in range(first_row, last_row + 1):
@@ -134,7 +140,7 @@ def _wide_unpool_transpose(
                 n = 0
                 for c in range(channels):  # the chain, keeping the non-zero channels without a branch
                     x = values[i, c, pi, pj]
-                    u[c] = alpha[c] * max(x, zero) + beta[c] * min(x, zero)
+                    u[c] = alpha[p + c] * max(x, zero) + beta[p + c] * min(x, zero)
                     live[n] = c
                     n += u[c] != zero
                 if n == 0:
@@ -145,7 +151,7 @@ def _wide_unpool_transpose(
                     for j in range(n):
                         c = live[j]
                         order[m] = c
-                        m += code[c] == d
+                        m += code[p + c] == d
                 first[offsets] = m
                 for d in range(offsets):
                     if first[d] == first[d + 1]:
@@ -159,14 +165,14 @@ def _wide_unpool_transpose(
                         dst, at = o[base : base + span], (ky * kw + kx0) * c_in
                         j, end = first[d], first[d + 1]
                         while j + 4 <= end:  # four channels a pass: one load and store of the output for four
-                            k0, k1 = taps[order[j], at : at + span], taps[order[j + 1], at : at + span]
-                            k2, k3 = taps[order[j + 2], at : at + span], taps[order[j + 3], at : at + span]
+                            k0, k1 = taps[p + order[j], at : at + span], taps[p + order[j + 1], at : at + span]
+                            k2, k3 = taps[p + order[j + 2], at : at + span], taps[p + order[j + 3], at : at + span]
                             u0, u1, u2, u3 = u[order[j]], u[order[j + 1]], u[order[j + 2]], u[order[j + 3]]
                             for t in range(span):
                                 dst[t] = dst[t] + u0 * k0[t] + u1 * k1[t] + u2 * k2[t] + u3 * k3[t]
                             j += 4
                         while j < end:
-                            k0, u0 = taps[order[j], at : at + span], u[order[j]]
+                            k0, u0 = taps[p + order[j], at : at + span], u[order[j]]
                             for t in range(span):
                                 dst[t] = dst[t] + u0 * k0[t]
                             j += 1

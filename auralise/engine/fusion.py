@@ -8,7 +8,8 @@ stride-1 convolution:
   (:func:`auralise.engine.fused.unpool_transpose`);
 - into many, through windows that do not overlap, when the ops rectify (the signal is then about 95 % zeros):
   unpooling, the ops and the transpose in one pass over the non-zero values, channels-last
-  (:func:`auralise.engine.fused_wide.unpool_transpose_wide`);
+  (:func:`auralise.engine.fused_wide.unpool_transpose_wide`); a feature's seed, a channel slice, too (a grouped
+  convolution would transpose the zeros of its unpooled map);
 - into many, through windows that tile the pool's input, when nothing rectifies: unpooling and the ops in one pass
   that writes the convolution's output signal once, channels innermost, as its channels-last dense transpose wants
   it (:func:`auralise.engine.fused.unpool_chain`).
@@ -24,11 +25,14 @@ from auralise.engine import ops
 from auralise.engine.trace import OpRecord, Trace
 
 
-def fused_below(trace: Trace, rec: OpRecord, g, consumers: dict[int, list[int]]) -> tuple | None:
+def fused_below(trace: Trace, rec: OpRecord, g, consumers: dict[int, list[int]],
+                channels: torch.Tensor | None = None) -> tuple | None:  # fmt: skip
     """(a tensor below ``rec``, its signal) when ``rec`` is a 2-d max-pool over channel-wise ops (rectifiers, eval
     batch norms, dropouts) over a stride-1 convolution, each tensor used only by the next op, and ``g`` a dense CPU
     signal (K, B, C, *pooled) that one of :mod:`auralise.engine.fused`'s kernels carries down that stretch (see the
-    module docstring): the convolution's input, or its output. None otherwise (or without numba)."""
+    module docstring): the convolution's input, or its output. With ``channels`` (K,), ``g`` (K, B, 1, *pooled) is
+    a channel slice (feature k's signal in channel ``channels[k]`` only), carried by the many-input kernel only.
+    None otherwise (or without numba)."""
     if rec.name != "max_pool2d" or rec.indices is None or rec.is_aten or not isinstance(g, torch.Tensor):
         return None
     if g.device.type != "cpu" or g.dtype not in (torch.float32, torch.float64):
@@ -37,7 +41,7 @@ def fused_below(trace: Trace, rec: OpRecord, g, consumers: dict[int, list[int]])
     while id(x) in trace.producer and len(consumers.get(id(x), ())) == 1:
         below = trace.records[trace.producer[id(x)][0]]
         if below.name == "conv2d":
-            return _fused_conv(trace, rec, g, below, x, chain)
+            return _fused_conv(trace, rec, g, below, x, chain, channels)
         if below.name in ops.RELU_FAMILY:
             chain.append(("rectify", None))
         elif below.name in ops.NORMS and ops.eval_batch_norm(below):
@@ -50,8 +54,8 @@ def fused_below(trace: Trace, rec: OpRecord, g, consumers: dict[int, list[int]])
     return None
 
 
-def _fused_conv(trace: Trace, pool: OpRecord, g: torch.Tensor, conv: OpRecord, x: torch.Tensor,
-                chain: list) -> tuple | None:  # fmt: skip
+def _fused_conv(trace: Trace, pool: OpRecord, g: torch.Tensor, conv: OpRecord, x: torch.Tensor, chain: list,
+                channels: torch.Tensor | None) -> tuple | None:  # fmt: skip
     """:func:`fused_below` once its convolution is found; ``x`` is the convolution's output."""
     from auralise.engine import fused, fused_wide
 
@@ -67,16 +71,19 @@ def _fused_conv(trace: Trace, pool: OpRecord, g: torch.Tensor, conv: OpRecord, x
     if weight.shape[1] * weight[0, 0].numel() > weight.shape[0]:  # many inputs
         windows = plain_windows(pool)
         if valid and windows is not None and _apart(windows) and any(kind == "rectify" for kind, _ in chain):
+            picks = None if channels is None else channels.cpu().numpy()
             out = fused_wide.unpool_transpose_wide(g.numpy(), pool.indices, size, windows, chain,
                                                    weight.cpu().numpy(), padding, threads=threads,
-                                                   cache=trace.cache)  # fmt: skip
+                                                   cache=trace.cache, channels=picks)  # fmt: skip
             return params["input"], torch.from_numpy(out).permute(0, 1, 4, 2, 3)  # channels-last
+        if channels is not None:
+            return None
         window = tiling(pool)  # unrectified (dense) signals: stop at the convolution's output
         if window is None:
             return None
         out = fused.unpool_chain(g.numpy(), pool.indices, size, window, chain, threads=threads, cache=trace.cache)
         return x, torch.from_numpy(out).permute(0, 1, 4, 2, 3)  # (K, B, C, rows, columns), channels-last
-    if not valid:
+    if not valid or channels is not None:
         return None
     out = fused.unpool_transpose(g.numpy(), pool.indices, size, chain, weight.cpu().numpy(), padding,
                                  windows=plain_windows(pool), threads=threads, cache=trace.cache)  # fmt: skip

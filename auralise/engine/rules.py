@@ -149,7 +149,7 @@ def _project(
         grads = [signals.pop((rec.index, slot), None) for slot in range(len(rec.outputs))]
         if all(g is None for g in grads):
             continue
-        fused = fused_below(trace, rec, grads[0], consumers) if rule == "deconvnet" else None
+        fused = _fused_step(trace, rec, grads[0], consumers) if rule == "deconvnet" else None
         inputs, grads_in = (fused[:1], fused[1:]) if fused else (rec.tracked_inputs(), None)
         pre_rectify = not fused and rule == "deconvnet" and _unpools_into_relu(trace, rec, consumers)
         if fused:
@@ -171,6 +171,14 @@ def _project(
                 rectified.add(key)
             signals[key] = _add(signals[key], g_in, x.shape) if key in signals else g_in
     return result
+
+
+def _fused_step(trace: Trace, rec: OpRecord, g: Signal | ChannelSlice | None, consumers: dict) -> tuple | None:
+    """:func:`~auralise.engine.fusion.fused_below` for a dense signal or a channel slice (its values, one channel
+    per feature)."""
+    if isinstance(g, ChannelSlice):
+        return fused_below(trace, rec, g.values, consumers, channels=g.channels)
+    return fused_below(trace, rec, g, consumers)
 
 
 def _as_dense(g: Signal | ChannelSlice, shape: torch.Size) -> Signal:
