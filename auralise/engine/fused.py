@@ -47,6 +47,7 @@ __all__ = ["available", "chain_slopes", "in_threads", "unpool_chain", "unpool_tr
 
 _KERNELS: dict | None = None
 _POOL: ThreadPoolExecutor | None = None  # the helper threads the kernels' parts run on, kept between calls
+_POOL_SIZE = 0
 _POOL_LOCK = threading.Lock()
 PATCH_VALUES = 1 << 20  # the most values of the kernels placed in a window's footprint (cell-by-cell kernel)
 PARTS = 2  # each item's inner range is split in this many parts, whatever the batch or the number of threads
@@ -198,12 +199,12 @@ def in_threads(calls: list[tuple], threads: int) -> None:
     """Run each ``(kernel, *args)`` of ``calls`` over at most ``threads`` threads: the calling one and helpers kept
     between calls (the kernels release the GIL). Thread t runs calls t, t + threads, ... in turn, so the split
     does not depend on timing."""
-    global _POOL
+    global _POOL, _POOL_SIZE
     threads = max(1, min(threads, len(calls)))
     if threads > 1:
         with _POOL_LOCK:
-            if _POOL is None or _POOL._max_workers < threads - 1:
-                _POOL = ThreadPoolExecutor(threads - 1, thread_name_prefix="auralise-fused")
+            if _POOL_SIZE < threads - 1:
+                _POOL, _POOL_SIZE = ThreadPoolExecutor(threads - 1, thread_name_prefix="auralise-fused"), threads - 1
             pool = _POOL
         helpers = [pool.submit(_run_calls, calls[t::threads]) for t in range(1, threads)]
     _run_calls(calls[::threads])

@@ -27,10 +27,7 @@ def unpool_transpose_wide(values: np.ndarray, switches, size: tuple[int, int], w
     """Unpool pooled signals through the switches of windows that do not overlap, pass the channel-wise ops below
     the pool and transpose a stride-1 convolution with many inputs, in one pass over the non-zero values only.
 
-    After a rectifier most of the unpooled signal is zero (about 95 % of it on both shipped models' layers 2-4: a
-    window has one switch, and half the values are rectified away), so adding each non-zero value's kernel, all its
-    input channels at once, into a channels-last output does about a twentieth of the dense transpose's
-    multiply-adds (about a quarter of the time on both models' layer 2). The sums are the dense transpose's
+    Only the non-zero values are visited (see the module docstring). The sums are the dense transpose's
     non-zero terms in another order (float32 rounding, ~5e-7 of the peak): the pooled rows in two bands, each in
     order, then the rows between them (the bands then write disjoint output rows, and run on two threads); in a
     row, cells, switch offsets and channels in order. The result depends neither on the thread count nor on the

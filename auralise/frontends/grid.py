@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from auralise.errors import BadAudioError
+from auralise.frontends.windows import analysis_window
 
 __all__ = ["StftGrid", "short_time_fourier"]
 
@@ -24,8 +25,6 @@ def short_time_fourier(y: np.ndarray, *, n_fft: int, hop_length: int, win_length
     librosa (about 0.5 s) or ``scipy.signal``: the window (float64, centred in ``n_fft``) times each frame of the
     (padded) signal, ``numpy.fft.rfft`` of each, cast to complex64, in blocks of frames. (..., F, T).
     ``tests/test_frontends.py`` checks the identity."""
-    from auralise.frontends.windows import analysis_window
-
     win_length = n_fft if win_length is None else win_length
     w = analysis_window(window, win_length)
     left = (n_fft - win_length) // 2
