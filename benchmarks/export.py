@@ -38,7 +38,7 @@ breakdown
     start-up (process start to the session: interpreter, imports, CLI), model load and layer discovery, audio
     decoding, the forward pass, the statistics, the backward passes per layer, resynthesis, WAV encoding,
     thumbnails, the layer references (made in their own thread), waits on other threads' results, manifest and
-    page. Stages on the main thread add up to its wall time (the rest is listed as "other"); stages run by the
+    page, and the process's exit once the command has returned. Stages on the main thread add up to its wall time (the rest is listed as "other"); stages run by the
     other threads (writers, the reference thread) overlap the main thread and are listed as busy seconds. "own CPU"
     is the CPU time the calling threads themselves spent in each stage (the threads a stage starts, torch's and the
     fused kernels', are not in it), so it is not inflated by waiting for a core as busy seconds are; the last line
@@ -175,7 +175,8 @@ timed(page, "write_page", "page")
 timed(contrast, "add_to_all", "layer references")
 timed(futures.Future, "result", "waiting for other threads")
 try:
-    main(sys.argv[1:])
+    sys.argv[0] = "auralise"
+    main()  # as the console command calls it (argv from sys.argv)
 except SystemExit as exc:
     if exc.code:
         raise
@@ -219,6 +220,7 @@ def breakdown(seconds: float, report: dict) -> list[str]:
         if name in stages:
             main, other, _, calls, cpu = stages[name]
             rows.append((name, main, other, cpu, calls))
+    rows.append(("process exit (after the command)", report["spawned"] + seconds - report["ended"], 0.0, None, 1))
     accounted = sum(r[1] for r in rows)
     rows.append(("other (main thread)", seconds - accounted, 0.0, None, 0))
     lines = [f"    {'stage':34s} {'main thread':>12s} {'others':>9s} {'own CPU':>9s} {'share':>6s} {'calls':>6s}"]

@@ -356,6 +356,23 @@ def test_write_audio_gives_libsndfiles_own_bytes(tmp_path: Path, monkeypatch, ex
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"a.{ext}", f"b.{ext}"]  # no temporary file left
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ext", ["wav", "aiff"])
+def test_pcm16_conversion_is_libsndfiles_on_its_edge_cases(tmp_path: Path, ext: str, dtype) -> None:
+    """write_audio turns floats into 16-bit samples itself (vectorised): byte for byte libsndfile's own conversion
+    of the same floats, on the values where roundings differ: halfway between two steps and just beside, exact
+    steps just beside (float64), values that round to 0 from below, the clipping bounds and far beyond."""
+    k = np.arange(-33000, 33000, dtype=np.float64)
+    near = [k / 32768 + e for e in (0.0, 1e-9, -1e-9, 1e-12, -1e-12)] + [(k + 0.5) / 32768 + e for e in (0, 1e-9, -1e-9)]
+    odd = [0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30, 1e-45, -1e-45, 2.3e-10, -2.3e-10, 65535.6 / 2**31, 65535.4 / 2**31,
+           -65535.6 / 2**31, (2**31 - 1) / 2**31, -(2**31 - 1) / 2**31, 1.5, -1.5, 3e38, -3e38]
+    noise = np.random.default_rng(3).standard_normal(20000) * np.geomspace(1e-9, 2.0, 20000)
+    y = np.concatenate([*near, odd, noise]).astype(dtype)
+    write_audio(tmp_path / f"a.{ext}", y, SR)  # the default subtype: PCM_16
+    sf.write(tmp_path / f"b.{ext}", y, SR, subtype="PCM_16")
+    assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()
+
+
 def test_write_audio_mono_and_subtype(tmp_path: Path) -> None:
     y = tone(SR)[:, 0]
     p = write_audio(tmp_path / "m.wav", y, SR, subtype="FLOAT")
