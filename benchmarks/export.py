@@ -38,11 +38,12 @@ breakdown
     start-up (process start to the session: interpreter, imports, CLI), model load and layer discovery, audio
     decoding, the forward pass, the statistics, the backward passes per layer, resynthesis, WAV encoding,
     thumbnails, the layer references (made in their own thread), waits on other threads' results, manifest and
-    page, and the process's exit once the command has returned. Stages on the main thread add up to its wall time (the rest is listed as "other"); stages run by the
-    other threads (writers, the reference thread) overlap the main thread and are listed as busy seconds. "own CPU"
-    is the CPU time the calling threads themselves spent in each stage (the threads a stage starts, torch's and the
-    fused kernels', are not in it), so it is not inflated by waiting for a core as busy seconds are; the last line
-    gives the whole process's CPU time against what the cores could have given over the export.
+    page, and the process's exit once the command has returned. Stages on the main thread add up to its wall time
+    (the rest is listed as "other"); stages run by the other threads (writers, the reference thread) overlap the
+    main thread and are listed as busy seconds. "own CPU" is the CPU time the calling threads themselves spent in
+    each stage (the threads a stage starts, torch's and the fused kernels', are not in it), so it is not inflated
+    by waiting for a core as busy seconds are; the last line gives the whole process's CPU time against what the
+    cores could have given over the export.
 """
 
 from __future__ import annotations

@@ -363,9 +363,10 @@ def test_pcm16_conversion_is_libsndfiles_on_its_edge_cases(tmp_path: Path, ext: 
     of the same floats, on the values where roundings differ: halfway between two steps and just beside, exact
     steps just beside (float64), values that round to 0 from below, the clipping bounds and far beyond."""
     k = np.arange(-33000, 33000, dtype=np.float64)
-    near = [k / 32768 + e for e in (0.0, 1e-9, -1e-9, 1e-12, -1e-12)] + [(k + 0.5) / 32768 + e for e in (0, 1e-9, -1e-9)]
+    near = [k / 32768 + e for e in (0.0, 1e-9, -1e-9, 1e-12, -1e-12)]
+    near += [(k + 0.5) / 32768 + e for e in (0, 1e-9, -1e-9)]
     odd = [0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30, 1e-45, -1e-45, 2.3e-10, -2.3e-10, 65535.6 / 2**31, 65535.4 / 2**31,
-           -65535.6 / 2**31, (2**31 - 1) / 2**31, -(2**31 - 1) / 2**31, 1.5, -1.5, 3e38, -3e38]
+           -65535.6 / 2**31, (2**31 - 1) / 2**31, -(2**31 - 1) / 2**31, 1.5, -1.5, 3e38, -3e38]  # fmt: skip
     noise = np.random.default_rng(3).standard_normal(20000) * np.geomspace(1e-9, 2.0, 20000)
     y = np.concatenate([*near, odd, noise]).astype(dtype)
     write_audio(tmp_path / f"a.{ext}", y, SR)  # the default subtype: PCM_16

@@ -262,6 +262,11 @@ class ChunkedProjector:
 
         All groups share one forward pass per chunk; hold only as many groups as memory allows at once.
         """
+        if len(self.chunks) == 1:  # one chunk, its core the whole input: the projections as they come
+            [(_, cores)] = self.project_cores(groups)
+            for number, feats, D in cores:
+                yield number, list(feats), D
+            return
         results = [
             torch.zeros((len(f), *self.S.shape[1:]), dtype=self.S.dtype, device=self.S.device) for _, f in groups
         ]

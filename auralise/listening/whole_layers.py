@@ -80,7 +80,8 @@ class WholeLayers:
                     feats = list(range(start, min(lay.channels, start + GROUP_CAP)))
                     for _, fs, D in export._project(projector, [(number, feats)], count=False):
                         D = D.cpu()
-                        kept.update({f: D[k].clone() for k, f in enumerate(fs) if f in wanted})
+                        some = not wanted.issuperset(fs)  # then copies, so that the rest of D can go
+                        kept.update({f: D[k].clone() if some else D[k] for k, f in enumerate(fs) if f in wanted})
                         _put(batches, (D, stats.maximum[fs].double().numpy()), made)
                 _put(batches, _END, made)
             except BaseException:
