@@ -415,6 +415,28 @@ def test_the_process_command_hands_its_objects_to_the_exit(monkeypatch, capsys):
         gc.unfreeze()
 
 
+@pytest.mark.parametrize("process", [True, False])
+def test_a_songs_work_keeps_the_commands_objects_out_of_collections(monkeypatch, process):
+    """An export's progress reports mark each song's work: from its forward pass to its end the objects alive are
+    out of the cyclic collector's sight, and back in it after (as the process's own command only)."""
+    import gc
+
+    import auralise.cli as cli_module
+    from auralise.cli.songs import _ExportProgress
+
+    monkeypatch.setitem(cli_module._PROCESS_COMMAND, 0, process)
+    try:
+        with _ExportProgress(1, quiet=True) as progress:
+            progress("song", 0, 0, "loading")
+            assert gc.get_freeze_count() == 0
+            progress("song", 1, 10, "forward pass")
+            assert (gc.get_freeze_count() > 0) == process
+            progress("song", 10, 10, "done")
+            assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+
+
 def _python_m(*args: object, cwd: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "auralise.cli", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd)

@@ -151,17 +151,24 @@ def _memory_budget(gib: float) -> int:
 
 class _ExportProgress:
     """The export's progress on stderr, song by song: the share of the song's work done and the current stage (a
-    bar on a terminal, plain lines otherwise: see :mod:`auralise.cli.progress`); nothing with ``quiet``."""
+    bar on a terminal, plain lines otherwise: see :mod:`auralise.cli.progress`); nothing with ``quiet``. A song's
+    work is also when the command's long-lived objects are kept out of the collector's sight
+    (:func:`auralise.cli.keep_out_of_collections`)."""
 
     def __init__(self, songs: int, quiet: bool):
         self.songs, self.quiet, self.display, self.numbers = songs, quiet, None, {}
 
     def __enter__(self):
-        return None if self.quiet else self
+        return self
 
     def __call__(self, song: str, done: int, total: int, stage: str) -> None:
+        from auralise.cli import keep_out_of_collections
         from auralise.cli.progress import ProgressDisplay
 
+        if stage in ("forward pass", "done"):  # a song's work starts (its model and song loaded) / ends
+            keep_out_of_collections(stage == "forward pass")
+        if self.quiet:
+            return
         if self.display is None:  # created once the checks have passed, so a usage error prints one line only
             self.display = ProgressDisplay(eta=False, unit="unit")
         number = self.numbers.setdefault(song, len(self.numbers) + 1)
