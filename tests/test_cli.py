@@ -424,7 +424,7 @@ def test_a_songs_work_keeps_the_commands_objects_out_of_collections(monkeypatch,
     import auralise.cli as cli_module
     from auralise.cli.songs import _ExportProgress
 
-    monkeypatch.setitem(cli_module._PROCESS_COMMAND, 0, process)
+    monkeypatch.setattr(cli_module, "_PROCESS_COMMAND", [process])
     try:
         with _ExportProgress(1, quiet=True) as progress:
             progress("song", 0, 0, "loading")
