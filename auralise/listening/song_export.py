@@ -110,8 +110,7 @@ class SongExport:
     def run(self, feature_kind: str, feature_arg) -> list[dict]:
         """Export the song: ``feature_kind`` and ``feature_arg`` as :func:`auralise.listening.export.parse_feature_spec`
         returns them. Items finished by an earlier run (``context.done``) are kept, not redone."""
-        from auralise.engine.memory import reuse_freed_memory, single_threaded_blas
-        from auralise.render.contrast import relative_to_layer
+        from auralise.engine.memory import reuse_freed_memory
 
         plan = song_plan(self.session.frontend, self.song.n_samples, self.context.memory_budget, self.context.options)
         self.streamed = plan.streamed
@@ -120,6 +119,17 @@ class SongExport:
                 f"{self.song.path}: --output-sr {self.o.output_sr} needs the whole song in memory but it is streamed "
                 "at this --memory budget: raise --memory or export a part with --duration"
             )
+        # Keeping freed memory in the heap saves page faults on whole-song temporaries (from the layers' geometry
+        # and the forward pass on), but fragments the heap over the many chunk-sized ones of a streamed song (RSS
+        # grew 3x): streamed songs use plain malloc.
+        with contextlib.nullcontext() if plan.streamed else reuse_freed_memory():
+            return self._run(plan, feature_kind, feature_arg)
+
+    def _run(self, plan: SongPlan, feature_kind: str, feature_arg) -> list[dict]:
+        """:meth:`run` once the song's plan is made."""
+        from auralise.engine.memory import single_threaded_blas
+        from auralise.render.contrast import relative_to_layer
+
         self.work = Work(sum(_count(feature_kind, feature_arg, lay.channels) for lay in self.lays))
         self._progress("forward pass")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -153,10 +163,7 @@ class SongExport:
 
             self.whole_layers = WholeLayers(self)
         whole, pending = self.whole_layers, []
-        # Keeping freed memory in the heap saves page faults on whole-song temporaries, but fragments the heap
-        # over the many chunk-sized ones of a streamed song (RSS grew 3x): streamed songs use plain malloc.
-        memory = contextlib.nullcontext() if plan.streamed else reuse_freed_memory()
-        with memory, single_threaded_blas(), whole or contextlib.nullcontext():
+        with single_threaded_blas(), whole or contextlib.nullcontext():
             for start in range(0, len(todo), plan.group_size):
                 by_layer: dict[int, list[int]] = {}
                 for n, f in todo[start : start + plan.group_size]:
