@@ -417,8 +417,9 @@ def test_the_process_command_hands_its_objects_to_the_exit(monkeypatch, capsys):
 
 @pytest.mark.parametrize("process", [True, False])
 def test_a_songs_work_keeps_the_commands_objects_out_of_collections(monkeypatch, process):
-    """An export's progress reports mark each song's work: from its forward pass to its end the objects alive are
-    out of the cyclic collector's sight, and back in it after (as the process's own command only)."""
+    """The export command pauses cyclic collections while it imports torch and loads the model; its progress
+    reports mark each song: from its loading to its end the objects alive are out of the collector's sight, and
+    back in it after (as the process's own command only)."""
     import gc
 
     import auralise.cli as cli_module
@@ -426,15 +427,18 @@ def test_a_songs_work_keeps_the_commands_objects_out_of_collections(monkeypatch,
 
     monkeypatch.setattr(cli_module, "_PROCESS_COMMAND", [process])
     try:
+        cli_module.pause_collections()  # as the export command starts
+        assert gc.isenabled() != process
         with _ExportProgress(1, quiet=True) as progress:
             progress("song", 0, 0, "loading")
-            assert gc.get_freeze_count() == 0
+            assert gc.isenabled() and (gc.get_freeze_count() > 0) == process
             progress("song", 1, 10, "forward pass")
             assert (gc.get_freeze_count() > 0) == process
             progress("song", 10, 10, "done")
-            assert gc.get_freeze_count() == 0
+            assert gc.get_freeze_count() == 0 and gc.isenabled()
     finally:
         gc.unfreeze()
+        gc.enable()
 
 
 def _python_m(*args: object, cwd: Path) -> subprocess.CompletedProcess:

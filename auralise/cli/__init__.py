@@ -112,13 +112,23 @@ def main(argv: list[str] | None = None) -> None:
 _PROCESS_COMMAND = [False]  # whether main runs as the process's own command (argv from sys.argv)
 
 
+def pause_collections() -> None:
+    """No cyclic collections until :func:`keep_out_of_collections`, as the process's own command: while a command
+    imports torch and loads the model, everything it makes lives on, and each collection would walk it all again
+    (0.1-0.15 s of torch's import)."""
+    if _PROCESS_COMMAND[0]:
+        gc.disable()
+
+
 def keep_out_of_collections(kept: bool) -> None:
     """A command's long-lived objects (torch's and numba's, the model, the song) out of the cyclic collector's
     sight while ``kept``, back in its sight after; only as the process's own command. Its full collections then
     stop walking ~280k objects each time (0.1 s each, a few in an export); what they hold becomes collectable
-    again once the command moves on (a song's end), so nothing is kept longer than without."""
+    again once the command moves on (a song's end), so nothing is kept longer than without. Collections paused by
+    :func:`pause_collections` resume."""
     if _PROCESS_COMMAND[0]:
         gc.freeze() if kept else gc.unfreeze()
+        gc.enable()
 
 
 def _run(argv: list[str] | None) -> None:

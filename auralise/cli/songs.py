@@ -114,6 +114,7 @@ def export_command(
     figures, evaluate, offset, duration, workers, memory, device, force, resume, quiet, frontend, trust_model,
 ) -> None:  # fmt: skip
     """Export a listening set: AUDIO files x layers x features as WAV + PNG, manifest.json and index.html."""
+    from auralise.cli import pause_collections
     from auralise.listening.export import ExportOptions, export
     from auralise.session import RenderOptions
 
@@ -121,6 +122,7 @@ def export_command(
     render = RenderOptions(method, select, tap, resynth, phase, normalize, output_sr, above_band)
     options = ExportOptions(layers=layers, features=features, render=render, figures=figures, offset=offset,
                             duration=duration, evaluate=evaluate)  # fmt: skip
+    pause_collections()  # until the first song's work starts (its progress report)
     with _ExportProgress(len(audio), quiet) as progress:
         manifest = export(
             model, audio, out_dir, options=options, force=force, resume=resume, workers=workers, device=device,
@@ -165,8 +167,8 @@ class _ExportProgress:
         from auralise.cli import keep_out_of_collections
         from auralise.cli.progress import ProgressDisplay
 
-        if stage in ("forward pass", "done"):  # a song's work starts (its model and song loaded) / ends
-            keep_out_of_collections(stage == "forward pass")
+        if stage in ("loading", "forward pass", "done"):  # a song is loaded (the model is) / its work starts / ends
+            keep_out_of_collections(stage != "done")
         if self.quiet:
             return
         if self.display is None:  # created once the checks have passed, so a usage error prints one line only
