@@ -46,7 +46,7 @@ def istft(X: np.ndarray, *, hop_length: int, n_fft: int, win_length: int | None,
     add = _overlap_add()
     for first in range(0, n_frames, FRAMES_PER_BLOCK):
         block = X[:, :, first : min(n_frames, first + FRAMES_PER_BLOCK)]
-        signal, frame = np.nonzero(np.any(block != 0, axis=1))  # all-zero frames add exactly nothing: skipped
+        signal, frame = np.nonzero(np.any(block, axis=1))  # all-zero frames add exactly nothing: skipped
         frames = np.fft.irfft(block[signal, :, frame], n=n_fft, axis=-1)  # (frames, n_fft): contiguous rows
         add(frames, signal, first + frame, w, hop_length, -start, y)
     sums = _window_sums if isinstance(window, str | tuple) else _window_sums.__wrapped__  # an array: not hashable
