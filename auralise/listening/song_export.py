@@ -269,7 +269,7 @@ class SongExport:
                     scales.append(0.0 if never or zero else scale * gain)
                     gains.append(gain)
                     reasons.append(NEVER_ACTIVE if never else NUMERICALLY_ZERO if zero else None)
-                batch = self._records(number, feats, stats[number], gains, reasons)
+                batch = _records(self, number, feats, stats[number], gains, reasons)
                 yield self.pool.submit(self._write_streamed, batch, waves[k0 : k0 + len(feats)], scales,
                                        thumbs[k0 : k0 + len(feats)], records)  # fmt: skip
         except BaseException:
@@ -327,37 +327,8 @@ class SongExport:
                                             length=self.song.n_samples, normalize=self.o.normalize,
                                             activation_max=amax)  # fmt: skip
         waves, gains, grid = rendered
-        batch = self._records(number, feats, stats, gains, rendered.reasons)
+        batch = _records(self, number, feats, stats, gains, rendered.reasons)
         self._write_files(batch, grid, waves, records)
-
-    def _records(self, number: int, feats: list[int], stats, gains, reasons) -> list[dict]:
-        """The journal and manifest records of one layer's batch of features; ``reasons`` per feature why it is
-        silent (:data:`~auralise.render.resynth.NEVER_ACTIVE`, :data:`~auralise.render.resynth.NUMERICALLY_ZERO`)
-        or None."""
-        ranks = stats.ranks()
-        seeds = _seed_places(self, number, stats)
-        batch = []
-        for k, f in enumerate(feats):
-            rel = f"{self.id}/{output_name(number, f, 'wav')}"
-            batch.append(
-                {
-                    "song": self.id,
-                    "layer": number,
-                    "feature": f,
-                    "wav": rel,
-                    "png": rel[:-3] + "png",
-                    "figure": rel[:-4] + "_figure.png" if self.context.options.figures else None,
-                    "activation_max": float(stats.maximum[f]),
-                    "activation_energy": float(stats.energy[f]),
-                    "rank": ranks[f],
-                    "silent": reasons[k] is not None,
-                    "silent_reason": reasons[k],
-                    "gain": float(gains[k]),
-                }
-            )
-            if seeds is not None:  # --select max/topk:K: where the seeded units are (the page plays from there)
-                batch[-1]["seeds"] = seeds.of(f)
-        return batch
 
     def _write_files(self, batch: list[dict], grid: np.ndarray, waves: np.ndarray, records: dict) -> None:
         """Write a batch's WAVs and thumbnails (``grid`` (K, F, T), or block-reduced already when rendered on the
@@ -470,6 +441,36 @@ def song_plan(fe: Frontend, n_samples: int, budget: int, options: ExportOptions,
         return SongPlan(False, group, max(half, budget - song - in_flight * group * per_feature), in_flight)
     per_frame = 16 * F + 4 * F_in + 8 * fe.n_fft  # grid, mask, spectrum, model-shaped core; inverse FFT frames
     return SongPlan(True, 1, half, 2, render_bytes=max(0, half - 4 * n), bytes_per_frame_feature=per_frame)
+
+
+def _records(export: SongExport, number: int, feats: list[int], stats, gains, reasons) -> list[dict]:
+    """The journal and manifest records of one layer's batch of features; ``reasons`` per feature why it is
+    silent (:data:`~auralise.render.resynth.NEVER_ACTIVE`, :data:`~auralise.render.resynth.NUMERICALLY_ZERO`)
+    or None."""
+    ranks = stats.ranks()
+    seeds = _seed_places(export, number, stats)
+    batch = []
+    for k, f in enumerate(feats):
+        rel = f"{export.id}/{output_name(number, f, 'wav')}"
+        batch.append(
+            {
+                "song": export.id,
+                "layer": number,
+                "feature": f,
+                "wav": rel,
+                "png": rel[:-3] + "png",
+                "figure": rel[:-4] + "_figure.png" if export.context.options.figures else None,
+                "activation_max": float(stats.maximum[f]),
+                "activation_energy": float(stats.energy[f]),
+                "rank": ranks[f],
+                "silent": reasons[k] is not None,
+                "silent_reason": reasons[k],
+                "gain": float(gains[k]),
+            }
+        )
+        if seeds is not None:  # --select max/topk:K: where the seeded units are (the page plays from there)
+            batch[-1]["seeds"] = seeds.of(f)
+    return batch
 
 
 _WRITER = threading.local()
