@@ -21,6 +21,7 @@ from auralise.render.contrast import (
     WinnerMap,
     contrast_masks,
     distinct_masks,
+    distinct_spectra,
     layer_references,
     partition_masks,
 )
@@ -440,6 +441,28 @@ def test_distinct_masks_match_the_slow_reference():
     assert 0 < D.sum() < P.sum() and np.all(D <= P)  # a subset of the partition's cells
     with pytest.raises(auralise.AuraliseError, match="distinct reference must have shape"):
         distinct_masks(G, refs["partition"], ZERO_PEAK)
+
+
+def test_distinct_spectra_are_the_masks_times_the_stft_bit_for_bit():
+    """The default mode's spectra, masks made and applied in one pass: bit for bit (zero signs included) the masks
+    times the STFT as numpy multiplies them, on real projections of the Choi demo model (a silent feature among
+    them) and on an STFT with exact zeros of both signs; other shapes or dtypes take the numpy way."""
+    session = auralise.Session(ROOT / "models" / "choi2016-synth.pt")
+    song = session.song(ROOT / "demo_audio" / "dance.ogg", duration=4.0)
+    G = session.frontend.to_grid(session.project(song, 2, list(range(12))).D)
+    G[3] = 0.0
+    refs = layer_references(G, np.ones(len(G)), ZERO_PEAK)
+    X = song.X.astype(np.complex64)
+    X[:5, :7], X[5, :9] = -0.0, complex(-0.0, 0.0)
+    for spectrum in (X, np.asarray(song.X, dtype=np.complex64)):
+        want = distinct_masks(G, refs["distinct"], ZERO_PEAK) * spectrum[None]
+        got = distinct_spectra(G, refs["distinct"], ZERO_PEAK, spectrum)
+        assert got.dtype == np.complex64 and np.count_nonzero(got) > 100
+        assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    wide = distinct_spectra(G, refs["distinct"], ZERO_PEAK, X.astype(np.complex128))
+    assert wide.dtype == np.complex128 and np.array_equal(wide, distinct_masks(G, refs["distinct"], ZERO_PEAK) * X)
+    with pytest.raises(auralise.AuraliseError, match="distinct reference must have shape"):
+        distinct_spectra(G, refs["partition"], ZERO_PEAK, X)
 
 
 def test_cli_distinct_writes_tagged_wavs_that_keep_only_the_features_cells(capsys, tmp_path, choi_model, music_files):

@@ -57,6 +57,7 @@ __all__ = [
     "contrast_masks",
     "partition_masks",
     "distinct_masks",
+    "distinct_spectra",
     "layer_masks",
     "add_to_all",
     "layer_accumulator",
@@ -280,6 +281,54 @@ def distinct_masks(G: np.ndarray, reference: np.ndarray, zero_peak: float) -> np
     M, loud = peak_normalised(G, zero_peak)  # once, for both conditions
     above = M > reference[0][None] + np.float32(DISTINCT_MARGIN)
     return (_claims(over_mean(M, loud), reference[1]) & above).astype(np.float32)
+
+
+def distinct_spectra(G: np.ndarray, reference: np.ndarray, zero_peak: float, X: np.ndarray) -> np.ndarray:
+    """``distinct_masks(G, reference, zero_peak) * X[None]`` (K, F, T) complex64 for the song's STFT ``X`` (F, T),
+    bit for bit (each cell's mask times X as numpy multiplies them), with the masks made and applied in one pass
+    after the features' peaks and means: no mask, claim or comparison arrays (8 features of 30 s: 20.8 -> 8.3 ms).
+    Other shapes or an ``X`` that is not complex64 take the numpy way (and its errors)."""
+    reference = np.asarray(reference, dtype=np.float32)
+    X = np.asarray(X)
+    if reference.shape != (2, *np.shape(G)[1:]) or X.shape != np.shape(G)[1:] or X.dtype != np.complex64:
+        return distinct_masks(G, reference, zero_peak) * X[None]
+    M, loud = peak_normalised(G, zero_peak)
+    means = M.reshape(len(M), -1).mean(axis=1, dtype=np.float64) if M.size else np.zeros(len(M))
+    scale = np.zeros(len(M), dtype=np.float32)  # as over_mean
+    scale[loud] = (1.0 / means[loud]).astype(np.float32)
+    above = reference[0] + np.float32(DISTINCT_MARGIN)  # as distinct_masks
+    best = reference[1] * np.float32(1.0 - PARTITION_TOLERANCE)  # as _claims
+    Y = np.empty(M.shape, dtype=np.complex64)
+    _distinct_spectra_kernel()(M, scale, above, best, np.ascontiguousarray(X), Y)
+    return Y
+
+
+_DISTINCT_KERNEL = None
+
+
+def _distinct_spectra_kernel():
+    global _DISTINCT_KERNEL
+    if _DISTINCT_KERNEL is None:
+        import numba
+
+        _DISTINCT_KERNEL = numba.njit(nogil=True, cache=True)(_masked_spectra)
+    return _DISTINCT_KERNEL
+
+
+def _masked_spectra(M, scale, above, best, X, Y):  # pragma: no cover - compiled by numba
+    """Y[k] = claim * X with claim = N > 0 and N >= best and M > above (N = M[k] * scale[k]), multiplied as numpy
+    multiplies a float32 by a complex64: (m * re - 0 * im, m * im + 0 * re)."""
+    zero = np.float32(0)
+    for k in range(M.shape[0]):
+        s = scale[k]
+        for f in range(M.shape[1]):
+            m_row, y_row, x_row, a_row, b_row = M[k, f], Y[k, f], X[f], above[f], best[f]
+            for t in range(M.shape[2]):
+                m = m_row[t]
+                n = m * s
+                claim = np.float32(1) if (n > zero) and (n >= b_row[t]) and (m > a_row[t]) else zero
+                re, im = x_row[t].real, x_row[t].imag
+                y_row[t] = complex(claim * re - zero * im, claim * im + zero * re)
 
 
 def part_masks(mode: str, M: np.ndarray, N: np.ndarray, Mbar: np.ndarray, W: np.ndarray) -> np.ndarray:

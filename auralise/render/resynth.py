@@ -326,8 +326,10 @@ def _at_rate(grid, output, *, frontend: Frontend, mode: str, phase: str, normali
 def _spectra(X: np.ndarray, D: np.ndarray, *, frontend: Frontend, mode: str, reference=None) -> np.ndarray:
     """Complex spectra Y, shape (k, F, T), for a group of features (original phase of X)."""
     if mode in LAYER_RELATIVE_MODES:
-        from auralise.render.contrast import layer_masks
+        from auralise.render.contrast import distinct_spectra, layer_masks
 
+        if mode == "distinct":  # the default: masks made and applied in one pass
+            return distinct_spectra(D, reference, ZERO_PEAK, X)
         return layer_masks(mode, D, reference, ZERO_PEAK) * X[None]
     if mode == "mask":
         R = np.maximum(D, 0.0)
