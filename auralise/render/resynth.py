@@ -171,13 +171,17 @@ def _normalise(out: np.ndarray, normalize: str) -> np.ndarray:
     gains = np.ones(len(out), dtype=np.float64)
     if not len(out):
         return gains
-    peaks = np.max(np.abs(out), axis=1).astype(np.float64) if out.shape[1] else np.zeros(len(out))
+    if out.shape[1]:  # max |x| without an |x| array: max(max x, -min x)
+        peaks = np.maximum(out.max(axis=1), -out.min(axis=1)).astype(np.float64)
+    else:
+        peaks = np.zeros(len(out))
     zero = numerically_zero(peaks)
     out[zero] = 0.0
     if normalize == "peak":
         loud = ~zero
         gains[loud] = PEAK / peaks[loud]  # at most 0.99 / ZERO_PEAK ~ 1e31: finite in float32
-        out[loud] *= gains[loud, None].astype(np.float32)
+        for k in np.flatnonzero(loud):  # in place, row by row (a boolean index would copy them out and back)
+            out[k] *= np.float32(gains[k])
     return gains
 
 
