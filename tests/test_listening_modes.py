@@ -443,6 +443,30 @@ def test_distinct_masks_match_the_slow_reference():
         distinct_masks(G, refs["partition"], ZERO_PEAK)
 
 
+def test_the_references_folded_together_are_each_accumulators_own_bit_for_bit():
+    """add_to_all folds a batch into the mean mask and the winner map in one pass: the same float64 sums and
+    float32 maxima, bit for bit, as each accumulator's own fold, over batches with a silent feature, a never
+    active one, a barely active one and negative zeros."""
+    from auralise.render.contrast import add_to_all, layer_accumulators, peak_normalised
+
+    rng = np.random.default_rng(4)
+    together, apart = layer_accumulators(zero_peak=ZERO_PEAK), layer_accumulators(zero_peak=ZERO_PEAK)
+    for i in range(4):
+        G = (rng.standard_normal((5, 31, 47)) ** 3).astype(np.float32)
+        G[i], G[(i + 1) % 5] = 0.0, G[(i + 1) % 5] * np.float32(1e-36)
+        G[(i + 2) % 5, :3] = -0.0
+        active = np.ones(5)
+        active[(i + 3) % 5] = -1.0
+        add_to_all(together, G, active)
+        M, loud = peak_normalised(G, ZERO_PEAK)
+        for acc in apart.values():
+            acc.add_peak_normalised(M, loud, active)
+    for mode in ("contrast", "partition"):
+        a, b = together[mode], apart[mode]
+        assert a.count == b.count == 8  # 2 of 5 a batch: one silent, one never active, one numerically zero
+        assert a.state.dtype == b.state.dtype and np.array_equal(a.state.view(np.uint8), b.state.view(np.uint8))
+
+
 def test_distinct_spectra_are_the_masks_times_the_stft_bit_for_bit():
     """The default mode's spectra, masks made and applied in one pass: bit for bit (zero signs included) the masks
     times the STFT as numpy multiplies them, on real projections of the Choi demo model (a silent feature among
