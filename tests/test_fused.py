@@ -255,6 +255,26 @@ def test_wide_kernel_takes_channel_slices_as_their_dense_signals() -> None:
     assert np.array_equal(sliced, fused_wide.unpool_transpose_wide(dense.numpy(), *args, threads=2))
 
 
+@pytest.mark.parametrize("size, kernel, padding", [((37, 53), 3, 1), ((20, 31), (5, 3), (2, 0)), ((9, 12), 3, 0)])
+def test_slice_transpose_is_the_grouped_convolution_it_replaces(size, kernel, padding) -> None:
+    """A first layer's channel slice through each feature's flipped kernel: bit for bit torch's grouped convolution
+    (oneDNN: per output, from 0, one fused multiply-add per tap in row-major order), and a float64 reference to
+    float32 rounding; mostly zeros, as an unpooled and rectified signal is."""
+    gen = torch.Generator().manual_seed(sum(size))
+    kh, kw = as_pair(kernel)
+    values = torch.relu(torch.randn(3, 2, 1, *size, generator=gen)) * (torch.rand(3, 2, 1, *size, generator=gen) < 0.3)
+    kernels = torch.randn(3, 1, kh, kw, generator=gen)
+    pad = as_pair(padding)
+    out = fused.slice_transpose(values.numpy(), kernels[:, 0].numpy(), pad, threads=2)
+    grouped = torch.nn.functional.conv2d(values.reshape(3, 2, *size).movedim(0, 1), kernels, padding=pad, groups=3)
+    want = grouped.movedim(1, 0).unsqueeze(2)
+    assert out.shape == tuple(want.shape)
+    assert np.array_equal(out.view(np.uint32), want.numpy().view(np.uint32))
+    exact = torch.nn.functional.conv2d(values.double().reshape(3, 2, *size).movedim(0, 1), kernels.double(),
+                                       padding=pad, groups=3).movedim(1, 0).unsqueeze(2)  # fmt: skip
+    assert np.max(np.abs(out - exact.numpy())) <= 1e-6 * float(exact.abs().max())
+
+
 def test_chain_slopes_follow_the_ops() -> None:
     alpha, beta = fused.chain_slopes([("gain", np.array([2.0, -3.0])), ("rectify", None)], 2)
     # channel 0: 2u, then rectified: 2u for u > 0, 0 below; channel 1: -3u rectified: 0 above, -3u below

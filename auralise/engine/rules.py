@@ -374,6 +374,16 @@ def _pool_support(rec: OpRecord, g: Signal) -> Signal:
     return out.reshape(k, *x.shape)
 
 
+def _slice_kernel_fits(values: torch.Tensor, kernels: torch.Tensor, dilation: tuple) -> bool:
+    """Whether :func:`auralise.engine.fused.slice_transpose` carries a channel slice (K, B, 1, rows, columns) of
+    CPU float32 values through flipped ``kernels`` (K, 1, kh, kw), undilated: a first layer's single input channel
+    (in float32 torch runs oneDNN's grouped convolution, whose sums it repeats; float64 keeps torch's)."""
+    from auralise.engine import fused
+
+    return (values.device.type == "cpu" and values.dtype == torch.float32 and values.dim() == 5
+            and kernels.shape[1] == 1 and set(dilation) == {1} and fused.available())  # fmt: skip
+
+
 def _conv_transpose(rec: OpRecord, g: Signal | ChannelSlice, rule: str) -> Signal:
     """Transposed convolution with the layer's own weights and no bias.
 
@@ -399,6 +409,12 @@ def _conv_transpose(rec: OpRecord, g: Signal | ChannelSlice, rule: str) -> Signa
     k, b = g.values.shape[0] if isinstance(g, ChannelSlice) else g.shape[0], x.shape[0]
     if fast and isinstance(g, ChannelSlice):
         kernels = weight[g.channels].flip(list(range(2, 2 + dims)))  # (K, C_in, *kernel)
+        if _slice_kernel_fits(g.values, kernels, dilation):  # into one input channel: the same sums, 10x sooner
+            from auralise.engine.fused import slice_transpose
+
+            values = g.values.numpy().reshape(k, b, 1, *g.values.shape[3:])
+            out = slice_transpose(values, kernels[:, 0].numpy(), flipped_padding, threads=torch.get_num_threads())
+            return torch.from_numpy(out).view(k, *x.shape)
         out = conv(
             g.values.reshape(k, b, *g.values.shape[3:]).movedim(0, 1),
             kernels.reshape(k * weight.shape[1], 1, *weight.shape[2:]),
