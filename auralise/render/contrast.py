@@ -215,11 +215,16 @@ def mean_normalised(G: np.ndarray, zero_peak: float) -> tuple[np.ndarray, np.nda
 def over_mean(M: np.ndarray, loud: np.ndarray, means: np.ndarray | None = None) -> np.ndarray:
     """Peak-normalised masks M (K, F, T) divided by their means (``means`` (K,) over the whole song when M is a
     part of it; zero for features not ``loud``)."""
+    return M * _mean_scales(M, loud, means)[:, None, None]
+
+
+def _mean_scales(M: np.ndarray, loud: np.ndarray, means: np.ndarray | None = None) -> np.ndarray:
+    """(K,) float32: 1 / each loud feature's mean of ``M`` (K, F, T) (or of ``means``), 0 for the others."""
     if means is None:
         means = M.reshape(len(M), -1).mean(axis=1, dtype=np.float64) if M.size else np.zeros(len(M))
     scale = np.zeros(len(M), dtype=np.float32)
     scale[loud] = (1.0 / means[loud]).astype(np.float32)
-    return M * scale[:, None, None]
+    return scale
 
 
 def _checked(reference, G: np.ndarray, mode: str) -> np.ndarray:
@@ -293,26 +298,23 @@ def distinct_spectra(G: np.ndarray, reference: np.ndarray, zero_peak: float, X: 
     if reference.shape != (2, *np.shape(G)[1:]) or X.shape != np.shape(G)[1:] or X.dtype != np.complex64:
         return distinct_masks(G, reference, zero_peak) * X[None]
     M, loud = peak_normalised(G, zero_peak)
-    means = M.reshape(len(M), -1).mean(axis=1, dtype=np.float64) if M.size else np.zeros(len(M))
-    scale = np.zeros(len(M), dtype=np.float32)  # as over_mean
-    scale[loud] = (1.0 / means[loud]).astype(np.float32)
     above = reference[0] + np.float32(DISTINCT_MARGIN)  # as distinct_masks
     best = reference[1] * np.float32(1.0 - PARTITION_TOLERANCE)  # as _claims
     Y = np.empty(M.shape, dtype=np.complex64)
-    _distinct_spectra_kernel()(M, scale, above, best, np.ascontiguousarray(X), Y)
+    _compiled(_masked_spectra)(M, _mean_scales(M, loud), above, best, np.ascontiguousarray(X), Y)
     return Y
 
 
-_DISTINCT_KERNEL = None
+_COMPILED: dict = {}
 
 
-def _distinct_spectra_kernel():
-    global _DISTINCT_KERNEL
-    if _DISTINCT_KERNEL is None:
+def _compiled(kernel):
+    """``kernel`` compiled by numba on first use (and cached on disk)."""
+    if kernel.__name__ not in _COMPILED:
         import numba
 
-        _DISTINCT_KERNEL = numba.njit(nogil=True, cache=True)(_masked_spectra)
-    return _DISTINCT_KERNEL
+        _COMPILED[kernel.__name__] = numba.njit(nogil=True, cache=True)(kernel)
+    return _COMPILED[kernel.__name__]
 
 
 def _masked_spectra(M, scale, above, best, X, Y):  # pragma: no cover - compiled by numba
@@ -389,29 +391,14 @@ def _fold_both(accumulators: dict[str, MeanMask | WinnerMap], M: np.ndarray, lou
     sums (float64, from 0, feature by feature) and maxima (numpy's ``maximum``), so the same references."""
     mean = next(acc for acc in accumulators.values() if type(acc) is MeanMask)
     winner = next(acc for acc in accumulators.values() if type(acc) is WinnerMap)
-    means = M.reshape(len(M), -1).mean(axis=1, dtype=np.float64) if M.size else np.zeros(len(M))
-    scale = np.zeros(len(M), dtype=np.float32)  # as over_mean
-    scale[loud] = (1.0 / means[loud]).astype(np.float32)
     use = _taking_part(loud, activation_max)
     total = np.zeros(M.shape[1:], dtype=np.float64)
     best = np.zeros(M.shape[1:], dtype=np.float32)
-    _fold_kernel()(M, np.flatnonzero(use), scale, total, best)
+    _compiled(_sum_and_max)(M, np.flatnonzero(use), _mean_scales(M, loud), total, best)
     mean.state = total if mean.state is None else mean.state + total
     winner.state = best if winner.state is None else np.maximum(winner.state, best)
     mean.count += int(use.sum())
     winner.count += int(use.sum())
-
-
-_FOLD_KERNEL = None
-
-
-def _fold_kernel():
-    global _FOLD_KERNEL
-    if _FOLD_KERNEL is None:
-        import numba
-
-        _FOLD_KERNEL = numba.njit(nogil=True, cache=True)(_sum_and_max)
-    return _FOLD_KERNEL
 
 
 def _sum_and_max(M, features, scale, total, best):  # pragma: no cover - compiled by numba
