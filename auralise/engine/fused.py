@@ -331,6 +331,9 @@ def _kernels() -> dict:
                     "chain": jit(_unpool_chain), "codes": jit(_window_codes),
                     "starts": jit(_padded_positions),
                     "slice": numba.njit(nogil=True, cache=True, fastmath={"contract"})(_slice_transpose)}  # fmt: skip
+        # No kernel with fastmath may call another jitted function: numba compiles a callee first reached from such
+        # a caller with the caller's flags and keeps that version for every caller, so sums would round by the
+        # order of first calls.
     return _KERNELS
 
 
