@@ -377,8 +377,8 @@ def add_to_all(accumulators: dict[str, MeanMask | WinnerMap], G: np.ndarray, act
     if len(zero_peaks) != 1:
         raise BadParameterError("the accumulators must share one zero_peak")
     M, loud = peak_normalised(G, zero_peaks.pop())
-    kinds = sorted(type(acc).__name__ for acc in accumulators.values())
-    if kinds == ["MeanMask", "WinnerMap"] and M.ndim == 3 and M.dtype == np.float32:
+    kinds = [type(acc) for acc in accumulators.values()]
+    if sorted(kinds, key=lambda kind: kind.__name__) == [MeanMask, WinnerMap] and M.ndim == 3 and M.dtype == np.float32:
         _fold_both(accumulators, M, loud, activation_max)
         return
     for acc in accumulators.values():
