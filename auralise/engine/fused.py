@@ -440,7 +440,11 @@ def _cells_unpool_transpose(values, cell_major, codes, alpha, beta, patches, out
         for row in range(part, cells // w2, parts):  # pooled rows in turn: each part gets dense and sparse rows alike
             for q in range(row * w2, (row + 1) * w2):
                 v, code = values[i, q], codes[b, q]
-                if step == 0 or q + step >= cells:
+                if step == 0:  # windows apart: every code < 64 (no test in the loop, which LLVM then vectorises)
+                    for c in range(channels):
+                        x = v[c]
+                        u[c] = alpha[c] * max(x, zero) + beta[c] * min(x, zero)
+                elif q + step >= cells:
                     for c in range(channels):  # the chain, vectorised over the channels
                         x = v[c] if code[c] < 128 else zero
                         u[c] = alpha[c] * max(x, zero) + beta[c] * min(x, zero)
