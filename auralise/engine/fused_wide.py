@@ -118,9 +118,8 @@ def _wide_unpool_transpose(
     offsets = height * width
     zero = values.dtype.type(0)
     u = np.empty(channels, dtype=values.dtype)
-    live = np.empty(channels, dtype=np.int64)
-    order = np.empty(channels, dtype=np.int64)
-    first = np.empty(offsets + 1, dtype=np.int64)
+    count = np.empty(offsets, dtype=np.int64)
+    groups = np.empty((offsets, channels + 1), dtype=np.int64)  # per offset, its channels (one spare slot)
     for i in range(items):
         b, p = i % batch, picks[i]
         o = out[i]
@@ -134,25 +133,24 @@ def _wide_unpool_transpose(
                 break
             for pj in range(w2):
                 code = codes[b, pi, pj]
-                n = 0
-                for c in range(channels):  # the chain, keeping the non-zero channels without a branch
+                for c in range(channels):  # the chain
                     x = values[i, c, pi, pj]
                     u[c] = alpha[p + c] * max(x, zero) + beta[p + c] * min(x, zero)
-                    live[n] = c
+                n = 0
+                for c in range(channels):  # a count first: empty cells stop here
                     n += u[c] != zero
                 if n == 0:
                     continue
-                m = 0
-                for d in range(offsets):  # grouped by offset, in channel order
-                    first[d] = m
-                    for j in range(n):
-                        c = live[j]
-                        order[m] = c
-                        m += code[p + c] == d
-                first[offsets] = m
                 for d in range(offsets):
-                    if first[d] == first[d + 1]:
+                    count[d] = 0
+                for c in range(channels):  # the non-zero channels grouped by offset, in channel order, no branch
+                    d = code[p + c]
+                    groups[d, count[d]] = c
+                    count[d] += u[c] != zero
+                for d in range(offsets):
+                    if count[d] == 0:
                         continue
+                    order = groups[d]
                     y0 = pi * row_stride + d // width - pad_y  # the kernel's corner in the output
                     x0 = pj * col_stride + d % width - pad_x
                     kx0, kx1 = max(0, -x0), min(kw, cols - x0)  # the kernel columns inside the output
@@ -160,7 +158,7 @@ def _wide_unpool_transpose(
                     for ky in range(max(0, -y0), min(kh, rows - y0)):
                         base = ((y0 + ky) * cols + x0 + kx0) * c_in
                         dst, at = o[base : base + span], (ky * kw + kx0) * c_in
-                        j, end = first[d], first[d + 1]
+                        j, end = 0, count[d]
                         while j + 4 <= end:  # four channels a pass: one load and store of the output for four
                             k0, k1 = taps[p + order[j], at : at + span], taps[p + order[j + 1], at : at + span]
                             k2, k3 = taps[p + order[j + 2], at : at + span], taps[p + order[j + 3], at : at + span]
