@@ -105,6 +105,7 @@ class SongExport:
         self.lock = threading.Lock()  # the journal and the progress count are shared with the writer threads
         self.work, self.units, self.stage = Work(0), 0, "loading"
         self.on_device, self.X_device = False, None  # resynthesis on the projection's device; the STFT there
+        self.original: Future | None = None  # the original's WAV and PNG, being written
         self.whole_layers = None  # a layer-relative mode's projections, in memory (auralise.listening.whole_layers)
 
     def run(self, feature_kind: str, feature_arg) -> list[dict]:
@@ -133,7 +134,7 @@ class SongExport:
         self.work = Work(sum(_count(feature_kind, feature_arg, lay.channels) for lay in self.lays))
         self._progress("forward pass")
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._write_original()
+        self.original = self.pool.submit(self._write_original)  # written while the first group is projected
         projector = self.session.projector(self.song, self.lays, memory_budget=plan.projector_bytes,
                                            streamed=plan.streamed)  # fmt: skip
         if len(projector.chunks) > 1 and not plan.streamed:  # smaller groups, if that records the song only once
@@ -176,8 +177,16 @@ class SongExport:
             self._progress("writing")
             for p in pending:
                 p.result()
+            self._original_written()  # (when no item was left to write)
         self._progress("done")
         return [records[item] for item in wanted]
+
+    def _original_written(self) -> None:
+        """Wait for the song's original WAV and PNG before the first item is handed to the writers: a failure to write
+        them then stops the export before it finishes any item (and it leaves nothing behind)."""
+        if self.original is not None:
+            self.original.result()
+            self.original = None
 
     def _write_original(self) -> None:
         from auralise.io.audio import write_audio
@@ -270,6 +279,7 @@ class SongExport:
                     gains.append(gain)
                     reasons.append(NEVER_ACTIVE if never else NUMERICALLY_ZERO if zero else None)
                 batch = _records(self, number, feats, stats[number], gains, reasons)
+                self._original_written()
                 yield self.pool.submit(self._write_streamed, batch, waves[k0 : k0 + len(feats)], scales,
                                        thumbs[k0 : k0 + len(feats)], records)  # fmt: skip
         except BaseException:
@@ -295,6 +305,7 @@ class SongExport:
 
     def _write_batch(self, number, feats, D, stats, records) -> Future:
         """Resynthesise and write one layer's batch in a writer thread, while the next batch is projected."""
+        self._original_written()
         return self.pool.submit(self._render_and_write, number, feats, D, stats, records)
 
     def _renders_on_device(self) -> bool:
