@@ -293,3 +293,54 @@ def test_to_grid_shape_errors() -> None:
         f.to_grid(np.zeros((1, 1, 257, 10)))
     with pytest.raises(BadParameterError):
         f.grid_magnitude(np.zeros((1, 96, 10)))
+
+
+@pytest.mark.parametrize("htk", [False, True])
+@pytest.mark.parametrize("norm", ["slaney", None])
+@pytest.mark.parametrize(
+    "sr, n_fft, n_mels, fmin, fmax",
+    [(16000, 512, 96, 0.0, None), (22050, 2048, 128, 30.0, 10000.0), (11025, 513, 40, 0.0, 5512.5),
+     (44100, 4096, 256, 20.0, None), (8000, 256, 24, 300.0, 3400.0)],
+)  # fmt: skip
+def test_mel_scale_and_filterbank_are_librosas_bit_for_bit(sr, n_fft, n_mels, fmin, fmax, htk, norm) -> None:
+    from auralise.frontends.melscale import hz_to_mel, mel_filterbank, mel_frequencies, mel_to_hz
+
+    ours = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm)
+    theirs = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm)
+    assert ours.dtype == theirs.dtype == np.float32 and np.array_equal(ours.view(np.uint32), theirs.view(np.uint32))
+    top = sr / 2 if fmax is None else fmax
+    assert np.array_equal(mel_frequencies(n_mels + 2, fmin=fmin, fmax=top, htk=htk),
+                          librosa.mel_frequencies(n_mels + 2, fmin=fmin, fmax=top, htk=htk))  # fmt: skip
+    hz = np.array([0.0, 1.0, 999.999, 1000.0, 1000.001, 4000.0, top])
+    assert np.array_equal(hz_to_mel(hz, htk=htk), librosa.hz_to_mel(hz, htk=htk))
+    assert hz_to_mel(1234.5, htk=htk) == librosa.hz_to_mel(1234.5, htk=htk)
+    mels = hz_to_mel(hz, htk=htk)
+    assert np.array_equal(mel_to_hz(mels, htk=htk), librosa.mel_to_hz(mels, htk=htk))
+    assert mel_to_hz(mels[3], htk=htk) == librosa.mel_to_hz(mels[3], htk=htk)
+
+
+def test_a_filterbank_with_empty_filters_is_librosas_and_warns_as_librosa_does() -> None:
+    from auralise.frontends.melscale import mel_filterbank
+
+    kw = dict(sr=8000, n_fft=64, n_mels=64, fmin=0.0, fmax=None, htk=False, norm="slaney")
+    with pytest.warns(UserWarning, match="Empty filters"):
+        ours = mel_filterbank(**kw)
+    with pytest.warns(UserWarning, match="Empty filters"):
+        theirs = librosa.filters.mel(**{k: v for k, v in kw.items() if k != "norm"}, norm="slaney")
+    assert np.array_equal(ours, theirs)
+
+
+def test_a_mel_model_input_needs_neither_librosa_nor_scipy_signal() -> None:
+    # librosa.filters imports scipy.signal (0.8-1 s): a mel model's export paid that on its serial start
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from auralise.frontends.base import Frontend\n"
+        "f = Frontend(kind='mel', sr=16000, n_fft=512, hop_length=256, n_mels=96)\n"
+        "f.input_spectrogram(np.ones((f.n_freq, 4), np.complex64)); f.grid_matrix(); f.input_freqs()\n"
+        "print(sorted(m for m in ('librosa', 'scipy.signal') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

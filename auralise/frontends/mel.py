@@ -1,4 +1,5 @@
-"""The ``mel`` front-end: ``S = compress(W @ |X|**power)`` with ``W = librosa.filters.mel(...)`` (n_mels x F).
+"""The ``mel`` front-end: ``S = compress(W @ |X|**power)`` with ``W = librosa.filters.mel(...)`` (n_mels x F;
+:mod:`auralise.frontends.melscale` makes it, bit for bit).
 
 Back to the STFT grid with the filterbank's transpose normalised per STFT bin (``W.T @ D / W.T @ 1``), so a constant
 ``D`` maps to a constant; no NNLS. musicnn's front-end is one (:data:`auralise.importers.musicnn.MUSICNN_FRONTEND`).
@@ -18,6 +19,7 @@ from auralise.frontends import checks
 from auralise.frontends.arrays import readonly
 from auralise.frontends.base import Frontend
 from auralise.frontends.checks import bad, check_range
+from auralise.frontends.melscale import mel_filterbank, mel_frequencies
 
 __all__ = ["MelFrontend"]
 
@@ -123,25 +125,13 @@ class MelFrontend(Frontend):
 @functools.lru_cache(maxsize=32)
 def _mel_basis(fe: MelFrontend) -> np.ndarray:
     """``librosa.filters.mel`` for this front-end, shape (n_mels, F), float32, read-only."""
-    import librosa
-
-    W = librosa.filters.mel(
-        sr=fe.sr,
-        n_fft=fe.n_fft,
-        n_mels=fe.n_mels,
-        fmin=fe.fmin,
-        fmax=fe.mel_fmax,
-        htk=fe.htk,
-        norm=fe.mel_norm,
-        dtype=np.float32,
-    )
+    W = mel_filterbank(sr=fe.sr, n_fft=fe.n_fft, n_mels=fe.n_mels, fmin=fe.fmin, fmax=fe.mel_fmax, htk=fe.htk,
+                       norm=fe.mel_norm, dtype=np.float32)  # fmt: skip
     return readonly(W)
 
 
 def _centres(fe: MelFrontend) -> np.ndarray:
-    import librosa
-
-    return librosa.mel_frequencies(n_mels=fe.n_mels + 2, fmin=fe.fmin, fmax=fe.mel_fmax, htk=fe.htk)[1:-1]
+    return mel_frequencies(fe.n_mels + 2, fmin=fe.fmin, fmax=fe.mel_fmax, htk=fe.htk)[1:-1]
 
 
 @functools.lru_cache(maxsize=32)
