@@ -51,6 +51,21 @@ def test_segments_equal_the_whole_song_stft_and_istft(fe, tmp_path):
         assert sink.peak == pytest.approx(np.abs(wave).max())
 
 
+def test_the_thumbnails_magma_is_matplotlibs_and_needs_no_matplotlib(tmp_path):
+    import subprocess
+    import sys
+
+    from auralise.render.thumbnail import _matplotlib_palette, _palette
+
+    assert np.array_equal(_palette("magma"), _matplotlib_palette("magma"))
+    assert _palette("viridis").shape == (256, 3) and not np.array_equal(_palette("viridis"), _palette("magma"))
+    code = ("import sys, numpy as np\nfrom auralise.render.thumbnail import write_thumbnail\n"
+            f"write_thumbnail(np.random.rand(257, 300), {str(tmp_path / 't.png')!r})\n"
+            "print('matplotlib' in sys.modules)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False" and (tmp_path / "t.png").stat().st_size > 0
+
+
 def test_thumbnail_png_holds_the_pixels_of_the_rgb_thumbnail(tmp_path):
     """write_thumbnail writes a palette PNG; decoded, its pixels are thumbnail_rgb's (and reduced_rgb's for a
     reduced input), for a grid with silence, a quiet floor and an all-zero one."""
