@@ -187,13 +187,17 @@ def report():
     print("STAGES", json.dumps({"started": STARTED, "ended": time.time(), "stages": stages, "cpu": cpu}),
           file=sys.stderr)
 
-end_process = cli._end_process
-def reported_end(code):  # the command ends the process itself: its report first
-    report()
-    end_process(code)
-cli._end_process = reported_end
+end_process = getattr(cli, "_end_process", None)  # (None: code older than the command's own ending)
+if end_process is not None:
+    def reported_end(code):  # the command ends the process itself: its report first
+        report()
+        end_process(code)
+    cli._end_process = reported_end
 sys.argv[0] = "auralise"
-main()  # as the console command calls it (argv from sys.argv); it ends the process
+try:
+    main()  # as the console command calls it (argv from sys.argv); it ends the process
+finally:
+    report()  # older code returns here
 """
 
 
