@@ -119,7 +119,8 @@ def _wide_unpool_transpose(
     zero = values.dtype.type(0)
     u = np.empty(channels, dtype=values.dtype)
     count = np.empty(offsets, dtype=np.int64)
-    groups = np.empty((offsets, channels + 1), dtype=np.int64)  # per offset, its channels (one spare slot)
+    # per offset, its channels (one spare slot); windows apart: every code < offsets (no shared-switch flags)
+    groups = np.empty((offsets, channels + 1), dtype=np.int64)
     for i in range(items):
         b, p = i % batch, picks[i]
         o = out[i]
