@@ -35,7 +35,7 @@ export
     The wall time of the real command (``auralise export MODEL AUDIO --layers all``: every feature of every
     layer, WAVs, thumbnails, manifest, page) in a fresh process, from its start to its exit; and export / bound.
     With ``--repeat N``, N such exports (the page cache flushed before each): the median is the one reported, the
-    others and the best are listed (the same code measured 6.0-8.0 s within an hour on a shared machine).
+    others and the best are listed (the same code measured 6.4-10 s within an hour on a shared machine).
 breakdown
     Where the time went, measured inside that process by timing wrappers around the pipeline's functions:
     start-up (process start to the session: interpreter, imports, CLI), model load and layer discovery, audio

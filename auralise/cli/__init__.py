@@ -107,11 +107,6 @@ def main(argv: list[str] | None = None) -> None:
         if argv is None:  # the process's own command: it ends here, and its objects with it
             _end_process(exc.code)
         raise
-    finally:
-        if argv is None:  # (an unexpected error: its traceback, then the interpreter's own ending)
-            # without this, the interpreter's last collections walk every object torch and numba made (~280k):
-            # 0.5 s of a 10 s export
-            gc.freeze()
 
 
 def _end_process(code) -> NoReturn:

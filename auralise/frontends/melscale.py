@@ -1,8 +1,8 @@
 """The mel scale and librosa's mel filterbank, bit for bit, without importing librosa or ``scipy.signal``.
 
 ``librosa.filters.mel`` lives in a module that imports ``scipy.signal`` (0.8-1 s, most of it ``scipy.stats``), and
-``librosa.mel_frequencies`` one that imports numba's registries: a mel model's export paid that on its serial start
-for a matrix of a few thousand numbers. These are the same numpy operations in the same order (Slaney's and HTK's
+``librosa.mel_frequencies`` one that imports numba: a mel model's export paid that on its serial start for a matrix
+of a few thousand numbers. These are the same numpy operations in the same order (Slaney's and HTK's
 scales, the Slaney area normalisation), checked against librosa in the tests; other normalisations go to librosa.
 """
 

@@ -19,7 +19,7 @@ MAX_WIDTH = 480  # pixels along time
 MAX_HEIGHT = 160  # pixels along frequency
 
 
-# magma's 256 colours as _palette makes them from matplotlib (tests/test_figures.py checks it): an export's
+# magma's 256 colours as _palette makes them from matplotlib (tests/test_streaming.py checks it): an export's
 # thumbnails then do not import matplotlib (0.08-0.13 s of the GIL during the export's serial start)
 _MAGMA = bytes.fromhex(
     "00000401000501010601010802010902020b02020d03030f03031204041405041606051806051a07061c08071e090720"
