@@ -128,17 +128,24 @@ def necessary_macs(macs: list[int], channels: list[int]) -> tuple[int, int]:
 _MEASURED_CLI = r"""
 import time
 STARTED = time.time()
-import json, sys, threading
+import importlib, json, sys, threading
 from auralise.cli import main
 
 MAIN = threading.main_thread()
 stages = {}  # name -> [busy seconds on the main thread, in other threads, first start, calls, own CPU seconds]
 lock, local = threading.Lock(), threading.local()
 
-def timed(owner, attr, name):
-    # count the seconds of owner.attr under `name` (a label, or a function of the call's arguments); only the
-    # outermost timed call of a thread counts, so nested stages are not counted twice
-    fn = getattr(owner, attr)
+def timed(where, attr, name):
+    # count the seconds of where.attr under `name` (a label, or a function of the call's arguments); only the
+    # outermost timed call of a thread counts, so nested stages are not counted twice. `where` is "module" or
+    # "module:Class"; a stage older code does not have is left out
+    module, _, cls = where.partition(":")
+    try:
+        owner = importlib.import_module(module)
+        owner = getattr(owner, cls) if cls else owner
+        fn = getattr(owner, attr)
+    except (ImportError, AttributeError):
+        return
     def wrapper(*args, **kwargs):
         if getattr(local, "depth", 0):
             return fn(*args, **kwargs)
@@ -154,30 +161,25 @@ def timed(owner, attr, name):
                 s[2], s[3], s[4] = min(s[2], t0), s[3] + 1, s[4] + c1 - c0
     setattr(owner, attr, wrapper)
 
-import auralise.engine.chunking as chunking, auralise.engine.deconv as deconv, auralise.engine.layers as layers
-import auralise.io.audio as audio, auralise.render.thumbnail as thumb
-import auralise.listening.export as export, auralise.listening.page as page, auralise.session as session
-import auralise.render.contrast as contrast, concurrent.futures as futures
-
 def backward_label(trace, tap, *args, **kwargs):
     convs = sum(r.name in ("conv1d", "conv2d") for r in trace.records[: tap[0] + 1])
     return f"backward, layer {convs}"
 
-timed(session.Session, "__init__", "model load")
-timed(layers, "discover", "layer discovery, receptive fields")
-timed(layers, "layer_table", "layer discovery, receptive fields")
-timed(deconv, "make_projector", "layer discovery, receptive fields")
-timed(audio, "load_audio", "audio decoding")
-timed(chunking.ChunkedProjector, "_record", "forward pass")
-timed(chunking.ChunkedProjector, "_chunk_stats", "statistics")
-timed(chunking, "project", backward_label)
-timed(session.Session, "render", "resynthesis")
-timed(audio, "write_audio", "WAV encoding")
-timed(thumb, "write_thumbnail", "thumbnails")
-timed(export, "_write_json", "manifest")
-timed(page, "write_page", "page")
-timed(contrast, "add_to_all", "layer references")
-timed(futures.Future, "result", "waiting for other threads")
+timed("auralise.session:Session", "__init__", "model load")
+timed("auralise.engine.layers", "discover", "layer discovery, receptive fields")
+timed("auralise.engine.layers", "layer_table", "layer discovery, receptive fields")
+timed("auralise.engine.deconv", "make_projector", "layer discovery, receptive fields")
+timed("auralise.io.audio", "load_audio", "audio decoding")
+timed("auralise.engine.chunking:ChunkedProjector", "_record", "forward pass")
+timed("auralise.engine.chunking:ChunkedProjector", "_chunk_stats", "statistics")
+timed("auralise.engine.chunking", "project", backward_label)
+timed("auralise.session:Session", "render", "resynthesis")
+timed("auralise.io.audio", "write_audio", "WAV encoding")
+timed("auralise.render.thumbnail", "write_thumbnail", "thumbnails")
+timed("auralise.listening.export", "_write_json", "manifest")
+timed("auralise.listening.page", "write_page", "page")
+timed("auralise.render.contrast", "add_to_all", "layer references")
+timed("concurrent.futures:Future", "result", "waiting for other threads")
 import auralise.cli as cli
 
 def report():

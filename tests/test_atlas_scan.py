@@ -4,7 +4,9 @@ with hooks, and the exact, order-free merge of atlas states."""
 from __future__ import annotations
 
 import json
+import math
 import random
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import torch
 
 from auralise.io.audio import load_audio
 from auralise.io.modelfile import load_model
-from auralise.studies.atlas_scan import AtlasState, merge_states, scan_song
+from auralise.studies.atlas_scan import AtlasState, FeatureTop, exact_sum, merge_states, scan_song
 
 MODEL = "models/choi2016-synth.pt"
 LAYERS = (1, 3, 5)
@@ -119,3 +121,52 @@ def test_tied_songs_are_ordered_by_their_key_in_any_merge_order(model, corpus):
         for ft in merged.features.values():
             assert [o.song for o in ft.occurrences] == ["a-song", "b-song", "c-song"]
             assert len({o.activation for o in ft.occurrences}) == 1
+
+
+def test_sums_merge_to_the_same_bits_in_any_order():
+    """A feature's corpus sum is exact: songs' sums chosen so that a plain float sum depends on the order (1e16 and
+    1 cancel differently) merge, in every order and through the JSON state, to the correctly rounded exact sum."""
+    songs = [1e16, 1.0, -1e16, 3.0e-8, 2.5, 1e16 / 3, -7.25, 1e-3]
+    orders = ([*range(8)], [*range(8)][::-1], [2, 0, 1, 3, 4, 5, 6, 7])
+    assert len({sum(songs[i] for i in order) for order in orders}) > 1  # a plain sum depends on the order
+    exact = float(sum(map(Fraction, songs)))
+    rng = random.Random(1)
+
+    def state(i: int) -> AtlasState:
+        return AtlasState(top=1, features={(1, 0): FeatureTop([], [songs[i]], 10, 1.0, 1, 1)}, songs=[f"s{i}"])
+
+    means = set()
+    for _ in range(20):
+        order = rng.sample(range(8), 8)
+        cut = rng.randrange(1, 8)
+        shards = [merge_states([state(i) for i in order[:cut]], 1), merge_states([state(i) for i in order[cut:]], 1)]
+        shards = [AtlasState.from_json(json.loads(json.dumps(s.to_json()))) for s in shards]
+        merged = merge_states(shards[::-1], top=1).features[(1, 0)]
+        assert merged.activation_sum == exact
+        means.add(merged.stats()["mean"])
+    assert means == {exact / 80}
+
+
+def test_exact_sum_is_the_exact_sum_in_one_canonical_form():
+    """Against Python's exact fractions, over random floats of 60 orders of magnitude and both signs: the parts add
+    up exactly to the sum, their first is the correctly rounded sum, and any order of the values gives the same
+    parts."""
+    rng = random.Random(2)
+    for _ in range(300):
+        values = [rng.choice((-1, 1)) * rng.random() * 10.0 ** rng.randint(-30, 30) for _ in range(rng.randint(0, 12))]
+        parts = exact_sum(values)
+        assert sum(map(Fraction, parts)) == sum(map(Fraction, values))
+        assert (parts[0] if parts else 0.0) == float(sum(map(Fraction, values)))
+        assert exact_sum(rng.sample(values, len(values))) == parts
+        assert exact_sum(parts[::-1]) == parts
+
+
+def test_a_state_written_without_exact_parts_still_reads():
+    """State files of earlier versions kept only the rounded sum: it is read as a one-part exact sum."""
+    saved = {"format": "auralise-atlas-state", "version": 1, "top": 1, "songs": ["s"], "features": [
+        {"layer": 1, "feature": 0, "occurrences": [],
+         "sums": {"activation": 2.5, "units": 4, "max": 1.0, "songs": 1, "active_songs": 1}}]}  # fmt: skip
+    feature = AtlasState.from_json(saved).features[(1, 0)]
+    assert feature.activation_parts == [2.5] and feature.stats()["mean"] == 2.5 / 4
+    feature.merge(FeatureTop([], [math.inf], 1, 0.0, 1, 0), top=1)
+    assert feature.activation_sum == math.inf

@@ -4,7 +4,8 @@ One forward pass per song (chunked for long songs) gives, per feature, the song'
 time and its position; ties go to the earliest unit in time, then the lowest frequency, as everywhere in auralise)
 and the song's activation statistics. :class:`AtlasState` keeps, per feature, a bounded list of the K strongest
 song maxima and running statistics; two states of disjoint song sets merge *exactly* (the order is total:
-activation descending, then song key, then time), so workers and shards combine into the result of one scan.
+activation descending, then song key, then time; sums are kept exactly), so workers and shards combine into the
+result of one scan, bit for bit.
 
 Groundwork for the ``auralise atlas`` command (issue 12): the scan, its state and its exact merge. Rendering, the
 page, the engines and the command line build on it.
@@ -57,20 +58,63 @@ class Occurrence:
                    float(d["time"]))  # fmt: skip
 
 
+def exact_sum(values: Iterable[float]) -> list[float]:
+    """The exact sum of ``values`` as its canonical expansion: the correctly rounded sum, then the correctly rounded
+    remainder, and so on until nothing remains (largest first). The same values give the same list in any order, and
+    ``math.fsum`` of it is the correctly rounded sum. A non-finite value (or an overflow) gives a plain sum."""
+    rest = [float(x) for x in values]
+    parts: list[float] = []
+    try:
+        value = math.fsum(rest) if all(map(math.isfinite, rest)) else math.nan
+    except OverflowError:
+        value = math.nan
+    plain = [sum(rest)]
+    if not math.isfinite(value):
+        return plain
+    while value:
+        parts.append(value)
+        rest = _plus_exactly(rest, -value)
+        value = math.fsum(rest)
+        if not math.isfinite(value):  # an intermediate overflow (values near the float range's end)
+            return plain
+    return parts
+
+
+def _plus_exactly(terms: list[float], x: float) -> list[float]:
+    """Floats whose exact sum is that of ``terms`` plus ``x`` (two-sum over the terms, keeping every rounding
+    error)."""
+    out = []
+    for y in terms:
+        if abs(x) < abs(y):
+            x, y = y, x
+        high = x + y
+        low = y - (high - x)  # the rounding error of x + y, exactly (|x| >= |y|)
+        if low:
+            out.append(low)
+        x = high
+    return [*out, x]
+
+
 @dataclass
 class FeatureTop:
-    """The K best occurrences of one feature and its corpus statistics (sums, so that merging is addition)."""
+    """The K best occurrences of one feature and its corpus statistics (exact sums, so that merging is addition in
+    any order)."""
 
     occurrences: list[Occurrence] = field(default_factory=list)
-    activation_sum: float = 0.0  # over every unit of every song
+    activation_parts: list[float] = field(default_factory=list)  # the sum over every unit of every song (exact_sum)
     units: int = 0
     maximum: float = -math.inf
     songs: int = 0
     active_songs: int = 0  # songs whose maximum is > 0
 
+    @property
+    def activation_sum(self) -> float:
+        """The sum of the feature's activation over every unit of every song, correctly rounded."""
+        return math.fsum(self.activation_parts)
+
     def merge(self, other: FeatureTop, top: int) -> None:
         self.occurrences = sorted(self.occurrences + other.occurrences)[:top]
-        self.activation_sum += other.activation_sum
+        self.activation_parts = exact_sum([*self.activation_parts, *other.activation_parts])
         self.units += other.units
         self.maximum = max(self.maximum, other.maximum)
         self.songs += other.songs
@@ -114,6 +158,7 @@ class AtlasState:
                     "occurrences": [o.to_json() for o in ft.occurrences],
                     "sums": {
                         "activation": ft.activation_sum,
+                        "activation_parts": list(ft.activation_parts),
                         "units": ft.units,
                         "max": ft.maximum,
                         "songs": ft.songs,
@@ -132,7 +177,8 @@ class AtlasState:
         for f in d["features"]:
             s = f["sums"]
             state.features[(int(f["layer"]), int(f["feature"]))] = FeatureTop(
-                [Occurrence.from_json(o) for o in f["occurrences"]], float(s["activation"]), int(s["units"]),
+                [Occurrence.from_json(o) for o in f["occurrences"]],
+                exact_sum(s.get("activation_parts", [s["activation"]])), int(s["units"]),
                 float(s["max"]), int(s["songs"]), int(s["active_songs"]),
             )  # fmt: skip
         return state
@@ -182,7 +228,7 @@ def song_state(
                 found.append(Occurrence(-float(values[f, t]), song, t, pos, float(seconds[t])))
             best = float(values[f].max())
             state.features[(layer, f)] = FeatureTop(
-                found, float(sums[layer][f]), int(units[layer]), best, 1, int(best > 0)
+                found, exact_sum([sums[layer][f]]), int(units[layer]), best, 1, int(best > 0)
             )
     return state
 
