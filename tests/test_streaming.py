@@ -143,7 +143,9 @@ def test_streamed_export_equals_the_in_memory_one(long_song, tmp_path, normalize
     items_a, items_b = a["songs"][0]["items"], b["songs"][0]["items"]
     assert [(i["layer"], i["feature"]) for i in items_a] == [(i["layer"], i["feature"]) for i in items_b]
     for x, y in zip(items_a, items_b):
-        numbers = ("gain", "activation_energy")  # summed chunk by chunk when streamed: float rounding
+        # summed chunk by chunk when streamed, and the maximum comes from a forward pass over a shorter map, which
+        # oneDNN may sum in another order (seen on an AVX2 CPU: 1.2e-6 relative): float rounding
+        numbers = ("gain", "activation_energy", "activation_max")
         assert {k: v for k, v in x.items() if k not in numbers} == {k: v for k, v in y.items() if k not in numbers}
         for key in numbers:
             assert y[key] == pytest.approx(x[key], rel=1e-5)
