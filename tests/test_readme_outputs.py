@@ -40,8 +40,8 @@ pass), sums each output in an order set by its kernel for the instruction set: o
 while ATen's own capability (``ATEN_CPU_CAPABILITY=default``) and numpy's SIMD (``NPY_DISABLE_CPU_FEATURES``) left
 them sample-identical. The tables below hold on AVX-512 machines (among them the AMD Zen 5 of issue 15's eleventh
 session); ``ON_AVX2`` lists the sums that differ on an AVX2-only CPU (an AMD EPYC Zen 2, taken in issue 15's twelfth
-session, where the same code passes every other test): 20 of the 48 WAVs, 17 of them mask WAVs. A CPU of another capability has no
-pinned sums; there the sum checks skip, saying so.
+session, where the same code passes every other test): 20 of the 48 WAVs, 17 of them mask WAVs. A CPU of another
+capability has no pinned sums; there the sum checks skip, saying so.
 
 The commands (``M`` the repository), each also with ``--resynth mask``::
 
