@@ -165,21 +165,24 @@ def backward_label(trace, tap, *args, **kwargs):
     convs = sum(r.name in ("conv1d", "conv2d") for r in trace.records[: tap[0] + 1])
     return f"backward, layer {convs}"
 
-timed("auralise.session:Session", "__init__", "model load")
-timed("auralise.engine.layers", "discover", "layer discovery, receptive fields")
-timed("auralise.engine.layers", "layer_table", "layer discovery, receptive fields")
-timed("auralise.engine.deconv", "make_projector", "layer discovery, receptive fields")
-timed("auralise.io.audio", "load_audio", "audio decoding")
-timed("auralise.engine.chunking:ChunkedProjector", "_record", "forward pass")
-timed("auralise.engine.chunking:ChunkedProjector", "_chunk_stats", "statistics")
-timed("auralise.engine.chunking", "project", backward_label)
-timed("auralise.session:Session", "render", "resynthesis")
-timed("auralise.io.audio", "write_audio", "WAV encoding")
-timed("auralise.render.thumbnail", "write_thumbnail", "thumbnails")
-timed("auralise.listening.export", "_write_json", "manifest")
-timed("auralise.listening.page", "write_page", "page")
-timed("auralise.render.contrast", "add_to_all", "layer references")
-timed("concurrent.futures:Future", "result", "waiting for other threads")
+for where, attr, name in [  # where (module or module:Class), function, the stage it is counted under
+    ("auralise.session:Session", "__init__", "model load"),
+    ("auralise.engine.layers", "discover", "layer discovery, receptive fields"),
+    ("auralise.engine.layers", "layer_table", "layer discovery, receptive fields"),
+    ("auralise.engine.deconv", "make_projector", "layer discovery, receptive fields"),
+    ("auralise.io.audio", "load_audio", "audio decoding"),
+    ("auralise.engine.chunking:ChunkedProjector", "_record", "forward pass"),
+    ("auralise.engine.chunking:ChunkedProjector", "_chunk_stats", "statistics"),
+    ("auralise.engine.chunking", "project", backward_label),
+    ("auralise.session:Session", "render", "resynthesis"),
+    ("auralise.io.audio", "write_audio", "WAV encoding"),
+    ("auralise.render.thumbnail", "write_thumbnail", "thumbnails"),
+    ("auralise.listening.export", "_write_json", "manifest"),
+    ("auralise.listening.page", "write_page", "page"),
+    ("auralise.render.contrast", "add_to_all", "layer references"),
+    ("concurrent.futures:Future", "result", "waiting for other threads"),
+]:
+    timed(where, attr, name)
 import auralise.cli as cli
 
 def report():
