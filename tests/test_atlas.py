@@ -215,3 +215,78 @@ def test_worker_processes_and_metadata(corpus, tmp_path):
     styles = [x["song"].split("-")[0].rstrip("0123456789") for x in entry["excerpts"]]
     assert tags["synth"] == len(entry["excerpts"]) == 4
     assert sum(v for k, v in tags.items() if k != "synth") == 4 and set(tags) - {"synth"} == set(styles)
+
+
+@pytest.fixture(scope="module")
+def small_shard(corpus, tmp_path_factory):
+    """A one-shard scan of 4 songs (layer 2, feature 22, top 2) and its state file's text."""
+    folder, _ = corpus
+    out = tmp_path_factory.mktemp("shard") / "shard"
+    atlas(MODEL, sorted(folder.glob("*.wav"))[:4], out, options=AtlasOptions(layers="2", features="22", top=2),
+          shard="1/1")  # fmt: skip
+    return out, (out / ".atlas" / "state.json").read_text()
+
+
+def _damaged(saved: dict, how: str) -> object:
+    """The shard state ``saved`` damaged in one way."""
+    bad = json.loads(json.dumps(saved))
+    if how == "a list":
+        return [bad]
+    if how == "no options":
+        del bad["options"]
+    elif how == "an unknown option":
+        bad["options"]["bogus"] = 1
+    elif how == "a bad option value":
+        bad["options"]["top"] = "nine"
+    elif how == "an unlisted song":
+        bad["state"]["features"][0]["occurrences"][0]["song"] = "someone-else"
+    elif how == "a song id that is a number":
+        bad["songs"][0]["id"] = 7
+    elif how == "a skipped song without a reason":
+        bad["skipped"] = [{"path": "x.wav"}]
+    elif how == "a sum that is text":
+        bad["state"]["features"][0]["sums"]["activation_parts"] = [{"a": 1}]
+    elif how == "another model's sha256":
+        bad["model"]["sha256"] = "0" * 64
+    return bad
+
+
+@pytest.mark.parametrize("how", ["not JSON", "a list", "no options", "an unknown option", "a bad option value",
+                                 "an unlisted song", "a song id that is a number", "a skipped song without a reason",
+                                 "a sum that is text", "another model's sha256"])  # fmt: skip
+def test_a_damaged_shard_is_refused_in_one_line(small_shard, tmp_path, capsys, how):
+    """A shard folder may come from someone else: whatever is wrong with its state file, `atlas merge` says so in
+    one line, exits 2 and writes nothing; the undamaged shard merges."""
+    shard, text = small_shard
+    copy = tmp_path / "shard"
+    (copy / ".atlas").mkdir(parents=True)
+    state = "{not json" if how == "not JSON" else json.dumps(_damaged(json.loads(text), how))
+    (copy / ".atlas" / "state.json").write_text(state)
+    with pytest.raises(SystemExit) as exc:
+        main(["atlas", "merge", str(copy), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    phrase = "is not the model the shards were scanned with" if how == "another model's sha256" else "holds no atlas"
+    assert phrase in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_damaged_song_records_are_scanned_again(small_shard, corpus, tmp_path, monkeypatch):
+    """--resume trusts a song's scan record only when it is one: a record of another song, a list, or one without
+    its length is scanned again, and the atlas is the undamaged run's."""
+    folder, _ = corpus
+    songs = sorted(folder.glob("*.wav"))[:4]
+    options = AtlasOptions(layers="2", features="22", top=2)
+    first = atlas(MODEL, songs, tmp_path / "a", options=options)
+    records = sorted((tmp_path / "a" / ".atlas" / "songs").glob("*.json"))
+    other = json.loads(records[1].read_text())
+    records[0].write_text(json.dumps(other))  # another song's scan
+    records[2].write_text("[]")
+    record = json.loads(records[3].read_text())
+    del record["seconds"]
+    records[3].write_text(json.dumps(record))
+    original, scanned = atlas_module.scan_record, []
+    monkeypatch.setattr(atlas_module, "scan_record", lambda s, key, *a: scanned.append(key) or original(s, key, *a))
+    again = atlas(MODEL, songs, tmp_path / "a", options=options, resume=True)
+    assert sorted(scanned) == sorted(p.stem for p in (records[0], records[2], records[3]))
+    assert again == first

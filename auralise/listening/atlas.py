@@ -161,9 +161,9 @@ def scan_corpus(model, paths: Sequence[Path], layers: Sequence[int], options: At
         f = songs_dir / f"{key}.json"
         if f.is_file() and not f.is_symlink():
             try:
-                record = json.loads(f.read_text(encoding="utf-8"))
+                record = _song_record(json.loads(f.read_text(encoding="utf-8")), key)
             except ValueError:
-                continue
+                continue  # not a record this code wrote: the song is scanned again
             if (record.get("offset", 0.0), record.get("duration")) == (options.offset, options.duration):
                 done[key] = record  # a scan of the same part of the song (--offset/--duration)
     todo = [(k, str(p)) for k, p in keys.items() if k not in done]
@@ -181,6 +181,27 @@ def scan_corpus(model, paths: Sequence[Path], layers: Sequence[int], options: At
         songs.append({"id": key, "path": str(p), "seconds": record["seconds"]})
     songs.sort(key=lambda s: s["id"])
     return merge_states(states, options.top), songs, skipped
+
+
+def _song_record(record: object, key: str) -> dict:
+    """A song's scan record read back from ``.atlas/songs`` (a file that may come from someone else), checked:
+    ``{"skipped": reason}``, or a state of this song alone with its length; ValueError for anything else."""
+    from auralise.studies.atlas_scan import AtlasState
+
+    if not isinstance(record, dict):
+        raise ValueError("not a scan record")
+    if "skipped" in record:
+        if not isinstance(record["skipped"], str):
+            raise ValueError("a skipped song without its reason")
+        return record
+    try:
+        songs = AtlasState.from_json(record["state"]).songs
+        seconds = float(record["seconds"])
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a scan record ({exc})") from None
+    if songs != [key] or not seconds >= 0:
+        raise ValueError("not this song's scan record")
+    return record
 
 
 def scan_record(scanner, key: str, path: str, options: AtlasOptions) -> dict:
@@ -250,25 +271,23 @@ def merge(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *
     """Combine the scans of shards (``--shard i/N`` runs of one model and options) and render the atlas."""
     from auralise.io.files import folder_lock
     from auralise.io.modelfile import load_model
-    from auralise.studies.atlas_scan import AtlasState, merge_states
+    from auralise.listening.export import file_sha256
+    from auralise.studies.atlas_scan import merge_states
 
-    parts = []
-    for d in shard_dirs:
-        f = Path(d) / STATE_DIR / "state.json"
-        try:
-            parts.append(json.loads(f.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as exc:
-            raise BadParameterError(
-                f"{d} holds no atlas shard ({f.name} unreadable); pass the --out of a --shard run"
-            ) from exc
+    parts, states = zip(*(_read_shard(d) for d in shard_dirs), strict=True)
     first = parts[0]
     for p in parts[1:]:
         if p["model"]["sha256"] != first["model"]["sha256"] or p["options"] != first["options"]:
             raise BadParameterError("the shards were made with different models or options; merge shards of one run")
     options = AtlasOptions(**first["options"])
     model = load_model(first["model"]["path"], trust=trust)
+    if file_sha256(first["model"]["path"]) != first["model"]["sha256"]:
+        raise BadParameterError(
+            f"{first['model']['path']} is not the model the shards were scanned with (its sha256 differs); "
+            "merge with that model file in place"
+        )
     layers, features = _selection(model, options)
-    state = merge_states([AtlasState.from_json(p["state"]) for p in parts], options.top)
+    state = merge_states(states, options.top)
     songs = sorted((s for p in parts for s in p["songs"]), key=lambda s: s["id"])
     skipped = sorted((s for p in parts for s in p["skipped"]), key=str)
     header = _header(first["model"]["path"], first["model"]["sha256"], options, songs, skipped)
@@ -278,6 +297,37 @@ def merge(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *
         _write_json(out / STATE_DIR / "state.json", {**header, "state": state.to_json()})
         tags = read_metadata(metadata) if metadata else None
         return finish(model, state, header, layers, features, out, tags=tags, progress=progress)
+
+
+def _read_shard(folder) -> tuple[dict, object]:
+    """A shard's ``.atlas/state.json`` and its :class:`~auralise.studies.atlas_scan.AtlasState`, every field checked
+    (the folder may come from someone else); BadParameterError, in one line, for anything that is not one."""
+    from auralise.studies.atlas_scan import AtlasState
+
+    f = Path(folder) / STATE_DIR / "state.json"
+
+    def refused(why: str) -> BadParameterError:
+        return BadParameterError(f"{folder} holds no atlas shard ({f.name} {why}); pass the --out of a --shard run")
+
+    try:
+        part = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise refused("unreadable") from exc
+    try:
+        if part.get("format") != FORMAT or not all(isinstance(part["model"][k], str) for k in ("path", "sha256")):
+            raise ValueError("not an auralise atlas's state file")
+        AtlasOptions(**part["options"]).check()
+        state = AtlasState.from_json(part["state"])
+        songs = part["songs"]
+        if not all(isinstance(s["id"], str) and isinstance(s["path"], str) and float(s["seconds"]) >= 0 for s in songs):
+            raise ValueError("a song without its id, path and length")
+        if not all(isinstance(s["path"], str) and isinstance(s["reason"], str) for s in part["skipped"]):
+            raise ValueError("a skipped song without its path and reason")
+    except (AttributeError, KeyError, TypeError, ValueError, BadParameterError) as exc:
+        raise refused(f"malformed: {exc}") from None
+    if sorted(s["id"] for s in songs) != sorted(state.songs):
+        raise refused("malformed: its songs are not those of its scan")
+    return part, state
 
 
 def _header(model_path, sha256: str, options: AtlasOptions, songs: list, skipped: list) -> dict:

@@ -54,7 +54,7 @@ class Occurrence:
 
     @classmethod
     def from_json(cls, d: dict) -> Occurrence:
-        return cls(-float(d["activation"]), str(d["song"]), int(d["unit"]), tuple(int(p) for p in d["position"]),
+        return cls(-float(d["activation"]), _text(d["song"]), int(d["unit"]), tuple(int(p) for p in d["position"]),
                    float(d["time"]))  # fmt: skip
 
 
@@ -171,17 +171,32 @@ class AtlasState:
 
     @classmethod
     def from_json(cls, d: dict) -> AtlasState:
-        if d.get("format") != FORMAT or d.get("version") != VERSION:
+        """The state written by :meth:`to_json`; ValueError, saying what is wrong, for anything else (a state file
+        may come from someone else: every field is checked for its type, every occurrence's song is the state's)."""
+        if not isinstance(d, dict) or d.get("format") != FORMAT or d.get("version") != VERSION:
             raise ValueError("not an auralise atlas state (format/version)")
-        state = cls(top=int(d["top"]), songs=[str(s) for s in d["songs"]])
-        for f in d["features"]:
-            s = f["sums"]
-            state.features[(int(f["layer"]), int(f["feature"]))] = FeatureTop(
-                [Occurrence.from_json(o) for o in f["occurrences"]],
-                exact_sum(s.get("activation_parts", [s["activation"]])), int(s["units"]),
-                float(s["max"]), int(s["songs"]), int(s["active_songs"]),
-            )  # fmt: skip
+        try:
+            state = cls(top=int(d["top"]), songs=[_text(s) for s in d["songs"]])
+            for f in d["features"]:
+                s = f["sums"]
+                state.features[(int(f["layer"]), int(f["feature"]))] = FeatureTop(
+                    [Occurrence.from_json(o) for o in f["occurrences"]],
+                    exact_sum(s.get("activation_parts", [s["activation"]])), int(s["units"]),
+                    float(s["max"]), int(s["songs"]), int(s["active_songs"]),
+                )  # fmt: skip
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not an auralise atlas state ({type(exc).__name__}: {exc})") from None
+        strangers = {o.song for ft in state.features.values() for o in ft.occurrences} - set(state.songs)
+        if strangers:
+            raise ValueError(f"not an auralise atlas state (it does not list song {sorted(strangers)[0]!r})")
         return state
+
+
+def _text(value: object) -> str:
+    """A string field of a state file (TypeError for anything else)."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
 
 
 def strongest_units(profile: np.ndarray, count: int, radius: int) -> list[int]:
