@@ -290,3 +290,31 @@ def test_damaged_song_records_are_scanned_again(small_shard, corpus, tmp_path, m
     again = atlas(MODEL, songs, tmp_path / "a", options=options, resume=True)
     assert sorted(scanned) == sorted(p.stem for p in (records[0], records[2], records[3]))
     assert again == first
+
+
+def test_damaged_render_journal_lines_are_rendered_again(corpus, tmp_path, monkeypatch):
+    """--resume keeps an excerpt only when its journal line is whole: lines without a time, with a time that is text
+    or not finite, are rendered again, and the atlas is the undamaged run's."""
+    folder, _ = corpus
+    songs = sorted(folder.glob("*.wav"))[:4]
+    options = AtlasOptions(layers="2", features="22,52", top=3)
+    first = atlas(MODEL, songs, tmp_path / "a", options=options)
+    journal = tmp_path / "a" / ".atlas" / "render.jsonl"
+    lines = [json.loads(x) for x in journal.read_text().splitlines()]
+    assert len(lines) >= 4
+    del lines[0]["time"]
+    lines[1]["start"] = "<script>alert(1)</script>"
+    lines[2]["excerpt_activation"] = float("nan")
+    journal.write_text("".join(json.dumps(x) + "\n" for x in lines) + "[1, 2]\n")
+    import auralise.listening.atlas_render as render_module
+
+    original, rendered = render_module.render_occurrence, []
+
+    def counted(*args, **kwargs):
+        rendered.append(kwargs["feature"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(render_module, "render_occurrence", counted)
+    again = atlas(MODEL, songs, tmp_path / "a", options=options, resume=True)
+    assert len(rendered) == 3
+    assert again == first

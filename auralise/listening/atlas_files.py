@@ -7,6 +7,7 @@ song, unit and activation, its four files in place) is kept: that is ``--resume`
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +40,17 @@ def _journal(out: Path) -> dict[tuple, dict]:
                 int(r["unit"]),
                 float(r["activation"]),
             )
+            times = {n: float(r[n]) for n in ("time", "start", "end", "excerpt_activation")}
         except (ValueError, KeyError, TypeError):
+            continue
+        if not all(map(math.isfinite, times.values())):
             continue
         files = excerpt_files(key[0], key[1], key[2])
         if all(
             r.get(n) == files[n] and (out / files[n]).is_file() and not (out / files[n]).is_symlink() for n in NAMES
-        ):
-            done[key] = r
+        ):  # the record again from its checked fields only (the journal may come from someone else)
+            done[key] = dict(zip(("layer", "feature", "k", "song", "unit", "activation"), key, strict=True)) | times
+            done[key] |= files
     return done
 
 
