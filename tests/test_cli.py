@@ -620,6 +620,9 @@ def test_frontend_file_problems(capsys, tmp_path, music_files):
     broken.write_text("{not json")
     code, _, err = run_cli(capsys, *base, "--frontend", broken)
     assert_error(code, err, 2, "cannot read front-end file", "broken.json")
+    broken.write_text("[" * 100_000)  # nested too deeply for the parser (a RecursionError, not a ValueError)
+    code, _, err = run_cli(capsys, *base, "--frontend", broken)
+    assert_error(code, err, 2, "cannot read front-end file", "broken.json")
     assert_nothing_written(out_dir)
 
 

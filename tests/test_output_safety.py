@@ -196,6 +196,11 @@ def test_journal_trusts_only_records_of_its_own_layout(tmp_path):
         {**good, "figure": "dance/layer1_feature0_figure.png"},
         {**good, "gain": float("nan")},
         {**good, "rank": "1"},
+        {**good, "activation_max": 10**400},  # JSON allows it; no float holds it
+        {**good, "seeds": [{"time": 10**400}]},
+        {**good, "seeds": "x"},
+        {**good, "seeds": [{"unit": [0, "1"], "activation": 1.0, "time": None, "time_in_file": None, "hz": None}]},
+        {**good, "seeds": [{"unit": [0, 1], "activation": 1.0, "time": float("nan"), "time_in_file": 0, "hz": None}]},
         {**good, "feature": 1, "wav": "dance/layer1_feature1.wav", "png": "dance/layer1_feature1.png"},  # a link
         {**good, "feature": 2, "wav": "dance/layer1_feature2.wav", "png": "dance/layer1_feature2.png"},  # missing
         ["not", "a", "record"],
@@ -205,6 +210,24 @@ def test_journal_trusts_only_records_of_its_own_layout(tmp_path):
     assert journal.finished() == {}
     (out / JOURNAL).write_text("\n".join(json.dumps(r) for r in [header, *bad, good]) + "\n")
     assert journal.finished() == {("dance", 1, 0): good}
+    seeds = [{"unit": [0, 3, 7], "activation": 2.5, "time": 1.25, "time_in_file": 4.25, "hz": None}]
+    extra = {**good, "seeds": seeds, "retention": 10**400, "page": "<script>"}  # only an export's own fields stay
+    (out / JOURNAL).write_text("\n".join([json.dumps(header), "[" * 100_000, json.dumps(extra)]) + "\n")
+    assert journal.finished() == {("dance", 1, 0): {**good, "seeds": seeds}}
+
+
+@pytest.mark.parametrize("name,flag", [(JOURNAL, "--resume"), (JOURNAL, "--force"), ("manifest.json", "--force"),
+                                       (LOCK_NAME, "--resume")])  # fmt: skip
+def test_json_nested_too_deeply_is_malformed_json(capsys, tmp_path, song, name, flag):
+    """A file auralise reads back holding JSON nested deeper than the parser goes (its RecursionError): it is
+    malformed like any other, so the export starts over or takes the lock over, without a traceback."""
+    out = tmp_path / "out"
+    run_ok(capsys, *export_args(song, out))
+    (out / name).write_text("[" * 60_000 + "\n")
+    if name == LOCK_NAME:
+        os.utime(out / name, (time.time() - 60, time.time() - 60))  # not a lock being written right now
+    run_ok(capsys, *export_args(song, out, flag))
+    assert len(manifest_items(out)) == 2 and not (out / LOCK_NAME).exists()
 
 
 # --------------------------------------------------------------------------- 3. never onto links, devices, FIFOs

@@ -229,7 +229,7 @@ def test_filters_of_1d_kernels_follow_the_layout():
 
 
 def write_notes(path, data):
-    path.write_text(json.dumps(data))
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
     return path
 
 
@@ -247,6 +247,38 @@ def test_grid_notes_with_tex_are_plain_text(capsys, monkeypatch, tmp_path, choi_
     assert titles == [f"Feature 1-0 · {tex}", "Feature 1-1 · a b"]
 
 
+def test_a_long_note_is_cut_to_its_panel_as_the_one_character_search_cuts_it(
+    capsys, monkeypatch, tmp_path, choi_model, music_files
+):
+    """A note of 3,000 characters: the grid's title is cut with an ellipsis to the widest prefix that fits its
+    panel, the one a search dropping one character at a time finds (the code bisects: such a note took minutes)."""
+    from auralise.figures.panels import _shortened
+
+    note = " ".join(f"word{i}" for i in range(500))[:3000]
+    notes = write_notes(tmp_path / "notes.json", {"format": "auralise-notes", "features": {"1-0": note}})
+    figures = capture_figures(monkeypatch)
+    run_ok(capsys, "figure", "grid", choi_model, music_files["wav"], "--features", "1-0", "--notes", notes, "--out",
+           tmp_path / "grid.png")  # fmt: skip
+    fig = figures[-1]
+    ax = next(a for a in fig.axes if a.get_title())
+    title = ax.get_title()
+    renderer = fig.canvas.get_renderer()
+    assert title.endswith("…") and title.startswith("1-0\nword0 word1") and len(title) < 400  # broken at " · "
+    assert ax.title.get_window_extent(renderer).width <= ax.get_window_extent(renderer).width
+
+    def one_at_a_time(line: str) -> str:  # the search it replaced
+        def fits(text: str) -> bool:
+            ax.title.set_text(text)
+            return ax.title.get_window_extent(renderer).width <= ax.get_window_extent(renderer).width
+
+        while len(line) > 1 and not fits(line):
+            line = (line[:-2] if line.endswith("…") else line[:-1]).rstrip() + "…"
+        return line
+
+    line = note[:400]
+    assert _shortened(fig, ax, line) == one_at_a_time(line)
+
+
 @pytest.mark.parametrize(
     "data,phrase",
     [
@@ -256,6 +288,9 @@ def test_grid_notes_with_tex_are_plain_text(capsys, monkeypatch, tmp_path, choi_
         ({"format": "auralise-notes", "model": 5, "features": {"1-0": "kick"}}, "'model'"),
         ({"format": "auralise-notes", "features": ["1-0", "kick"]}, "not an auralise notes file"),
         ({"format": "other", "features": {"1-0": "kick"}}, "not an auralise notes file"),
+        ({"format": "auralise-notes", "features": {"1-0": "a\ud800b"}}, "not Unicode text"),  # a lone surrogate
+        ({"format": "auralise-notes", "features": {"1\udfff-0": "kick"}}, "not Unicode text"),
+        pytest.param("[" * 100_000, "cannot read notes file", id="nested-too-deeply"),
     ],
 )
 def test_grid_rejects_notes_of_the_wrong_types(capsys, tmp_path, choi_model, music_files, data, phrase):

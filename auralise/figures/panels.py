@@ -195,6 +195,10 @@ def _shortened(root, a: Axes, line: str) -> str:
         a.title.set_text(text)
         return a.title.get_window_extent(renderer).width <= a.get_window_extent(renderer).width
 
-    while len(line) > 1 and not fits(line):
-        line = (line[:-2] if line.endswith("…") else line[:-1]).rstrip() + "…"
-    return line
+    if fits(line):
+        return line
+    kept, too_many = 0, len(line)  # the longest kept prefix that fits, by bisection (a title may be a long note)
+    while too_many - kept > 1:
+        middle = (kept + too_many) // 2
+        kept, too_many = (middle, too_many) if fits(line[:middle].rstrip() + "…") else (kept, middle)
+    return line[:kept].rstrip() + "…"

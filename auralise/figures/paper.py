@@ -19,6 +19,7 @@ from pathlib import Path
 
 from auralise.choices import FIGURE_SUFFIXES, FREQ_AXES
 from auralise.errors import BadParameterError, OutputError, check_choice
+from auralise.io.files import parse_json
 
 FIGURE_EXTENSIONS = FIGURE_SUFFIXES  # the file's extension chooses the format
 
@@ -41,7 +42,7 @@ def load_notes(path: str | os.PathLike | None, model_sha: str | None) -> tuple[d
     if path is None:
         return {}, []
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = parse_json(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BadParameterError(f"notes file not found: {path}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -65,11 +66,25 @@ def load_notes(path: str | os.PathLike | None, model_sha: str | None) -> tuple[d
                 f"bad notes file {path}: the note of feature {key!r} must be a string, got {type(value).__name__}; "
                 "pass the JSON the page downloads"
             )
+        if not (_is_unicode_text(key) and _is_unicode_text(value)):
+            raise BadParameterError(
+                f"bad notes file {path}: the note of feature {key!r} is not Unicode text (a lone surrogate escape); "
+                "pass the JSON the page downloads"
+            )
     warnings = []
     if model_sha and model and model != model_sha:
         warnings.append(f"the notes in {path} were written for another model file (sha256 {model[:12]})")
     names = {str(k): " ".join(v.split()) for k, v in data["features"].items()}  # one line, as typed (no TeX)
     return {k: v for k, v in names.items() if v}, warnings
+
+
+def _is_unicode_text(text: str) -> bool:
+    """Whether ``text`` is text UTF-8 can carry (JSON's ``\\ud800`` escapes can make a string that is not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_figure_path(out: str | os.PathLike, force: bool) -> Path:

@@ -281,6 +281,15 @@ def check_output_dir(path: str | os.PathLike, *, create: bool = True) -> Path:
     return d
 
 
+def parse_json(text: str | bytes) -> object:
+    """``json.loads`` for text that may come from someone else: JSON nested too deeply for the parser (its
+    RecursionError) is a ``json.JSONDecodeError``, a ValueError, like any other malformed JSON."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text if isinstance(text, str) else "", 0) from None
+
+
 # --------------------------------------------------------------------------- folder locks
 
 LOCK_NAME = ".auralise-lock"
@@ -291,7 +300,7 @@ _LOCK_YOUNG_S = 2.0  # a lock file without valid details younger than this is st
 def _lock_details(raw: bytes) -> dict | None:
     """The {pid, host, started} of a lock file, or None if it holds no valid details."""
     try:
-        info = json.loads(raw.decode("utf-8"))
+        info = parse_json(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         return None
     if not isinstance(info, dict):

@@ -42,7 +42,7 @@ import torch
 
 from auralise.errors import BadModelError
 from auralise.frontends.base import Frontend
-from auralise.io.files import atomic_path
+from auralise.io.files import atomic_path, parse_json
 from auralise.nets import zoo
 
 FORMAT = "auralise-checkpoint"
@@ -279,8 +279,8 @@ def _read(p: Path, z: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
 
 def _read_json(p: Path, z: zipfile.ZipFile, info: zipfile.ZipInfo):
     try:
-        return json.loads(_read(p, z, info))
-    except (ValueError, RecursionError) as exc:
+        return parse_json(_read(p, z, info))
+    except ValueError as exc:
         raise BadModelError(f"cannot read exported program {p} ({info.filename} is not JSON); write it with "
                             "torch.export.save") from exc  # fmt: skip
 
@@ -520,7 +520,7 @@ def _resolve_frontend(override, stored: dict | None, p: Path) -> Frontend:
         override = sidecar if sidecar.exists() else None
     if isinstance(override, (str, os.PathLike)):
         try:
-            override = json.loads(Path(override).read_text())
+            override = parse_json(Path(override).read_text())
         except (OSError, ValueError) as exc:
             raise BadModelError(f"cannot read front-end file {override}: {_first_line(exc)}; {_FRONTEND_HINT}") from exc
     spec = override if override is not None else stored

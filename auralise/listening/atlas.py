@@ -35,6 +35,7 @@ import numpy as np
 
 from auralise.choices import ENGINES
 from auralise.errors import BadAudioError, BadParameterError, OutputError, check_choice
+from auralise.io.files import parse_json
 
 FORMAT, VERSION = "auralise-atlas", 1
 STATE_DIR = ".atlas"
@@ -161,7 +162,7 @@ def scan_corpus(model, paths: Sequence[Path], layers: Sequence[int], options: At
         f = songs_dir / f"{key}.json"
         if f.is_file() and not f.is_symlink():
             try:
-                record = _song_record(json.loads(f.read_text(encoding="utf-8")), key)
+                record = _song_record(parse_json(f.read_text(encoding="utf-8")), key)
             except ValueError:
                 continue  # not a record this code wrote: the song is scanned again
             if (record.get("offset", 0.0), record.get("duration")) == (options.offset, options.duration):
@@ -310,7 +311,7 @@ def _read_shard(folder) -> tuple[dict, object]:
         return BadParameterError(f"{folder} holds no atlas shard ({f.name} {why}); pass the --out of a --shard run")
 
     try:
-        part = json.loads(f.read_text(encoding="utf-8"))
+        part = parse_json(f.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise refused("unreadable") from exc
     try:

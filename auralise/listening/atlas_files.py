@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from auralise.io.files import parse_json
+
 RENDER_JOURNAL = "render.jsonl"
 NAMES = ("wav", "original_wav", "png", "original_png")
 
@@ -31,7 +33,7 @@ def _journal(out: Path) -> dict[tuple, dict]:
     done = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            r = json.loads(line)
+            r = parse_json(line)
             key = (
                 int(r["layer"]),
                 int(r["feature"]),

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from auralise.choices import PAGE_NAME as PAGE
 from auralise.errors import OutputError
+from auralise.io.files import parse_json
 from auralise.io.naming import output_name
 
 __all__ = ["JOURNAL", "MANIFEST", "Journal", "check_out_path", "check_folder", "claim_folder", "remove_export"]
@@ -83,8 +84,8 @@ class Journal:
         figures = bool(self.header.get("figures"))
         done = {}
         for r in records:
-            if _valid_record(r, out_dir, root, figures):
-                done[(r["song"], r["layer"], r["feature"])] = r
+            if _valid_record(r, out_dir, root, figures):  # kept: the fields an export writes, nothing else
+                done[(r["song"], r["layer"], r["feature"])] = {k: r[k] for k in _RECORD_KEYS if k in r}
         return done
 
     def _mismatch(self, header: dict) -> str:
@@ -131,7 +132,7 @@ class Journal:
 
 def _json_or_none(line: str):
     try:
-        return json.loads(line)
+        return parse_json(line)
     except ValueError:
         return None
 
@@ -146,7 +147,33 @@ def _is_int(value) -> bool:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (an int too large for a float is not one: JSON allows any number of digits)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+_RECORD_KEYS = ("song", "layer", "feature", "wav", "png", "figure", "activation_max", "activation_energy", "rank",
+                "silent", "silent_reason", "gain", "seeds")  # fmt: skip
+
+
+def _valid_seeds(seeds) -> bool:
+    """``seeds`` as an export writes them (``--select max/topk``): absent, or units with their places and times."""
+    if seeds is None:
+        return True
+    if not isinstance(seeds, list):
+        return False
+    for seed in seeds:
+        if not isinstance(seed, dict) or set(seed) != {"unit", "activation", "time", "time_in_file", "hz"}:
+            return False
+        if not (isinstance(seed["unit"], list) and all(map(_is_int, seed["unit"])) and _is_number(seed["activation"])):
+            return False
+        if not all(seed[k] is None or _is_number(seed[k]) for k in ("time", "time_in_file", "hz")):
+            return False
+    return True
 
 
 def _valid_record(r, out_dir: Path, root: Path, figures: bool) -> bool:
@@ -167,6 +194,8 @@ def _valid_record(r, out_dir: Path, root: Path, figures: bool) -> bool:
     if not (_is_int(r.get("rank")) and r["rank"] >= 1 and isinstance(r.get("silent"), bool)):
         return False
     if r.get("silent_reason") not in (None, "never active", "projection is numerically zero"):
+        return False
+    if not _valid_seeds(r.get("seeds")):
         return False
     return all(_own_file(out_dir, root, rel) for rel in expected.values() if rel)
 
@@ -386,7 +415,7 @@ def _manifest_songs(out: Path) -> list[str]:
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             return []
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     songs = data.get("songs") if isinstance(data, dict) else None
