@@ -217,6 +217,13 @@ def test_csv_round_trip(study, tmp_path) -> None:
     assert math.isnan(back.mean) and (back.layer, back.n_pairs) == (1, 0)
     with pytest.raises(BadParameterError):
         AttributeTable.from_csv(io.StringIO("a,b\n1,2\n"))
+    header = "layer,attribute,mean,std,n_pairs,n_skipped\n"
+    for damaged in ("0,key,0.5,0.1,3,0\n", "1,key,0.5,0.1,-3,0\n", "1,key,0.5,0.1,3,-1\n", '1,"key,0.5\n'):
+        with pytest.raises(BadParameterError, match="attribute table"):
+            AttributeTable.from_csv(io.StringIO(header + damaged))
+    (tmp_path / "latin1.csv").write_bytes(header.encode() + "1,clé,0.5,0.1,3,0\n".encode("latin-1"))
+    with pytest.raises(BadParameterError, match="not an attribute table"):
+        AttributeTable.from_csv(tmp_path / "latin1.csv")
 
 
 def test_figure_has_one_line_with_error_bars_per_attribute(study, tmp_path) -> None:

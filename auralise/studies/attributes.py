@@ -186,10 +186,15 @@ class AttributeTable:
 
     @classmethod
     def _read(cls, fh) -> AttributeTable:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None or tuple(reader.fieldnames) != _CSV_FIELDS:
-            raise BadParameterError(f"not an attribute table: expected the CSV header {','.join(_CSV_FIELDS)}")
-        return cls([_row_from_strings(d) for d in reader])
+        try:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or tuple(reader.fieldnames) != _CSV_FIELDS:
+                raise BadParameterError(f"not an attribute table: expected the CSV header {','.join(_CSV_FIELDS)}")
+            return cls([_row_from_strings(d) for d in reader])
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise BadParameterError(
+                f"not an attribute table ({_one_line(exc)}); pass a CSV written by to_csv"
+            ) from None
 
     def __str__(self) -> str:
         lines = [f"{'layer':>5}  {'attribute':<10} {'mean':>7} {'std':>7} {'n_pairs':>8} {'n_skipped':>9}"]
@@ -202,7 +207,7 @@ class AttributeTable:
 
 def _row_from_strings(d: dict[str, str]) -> AttributeRow:
     try:
-        return AttributeRow(
+        row = AttributeRow(
             layer=int(d["layer"]),
             attribute=d["attribute"],
             mean=float(d["mean"]),
@@ -212,6 +217,13 @@ def _row_from_strings(d: dict[str, str]) -> AttributeRow:
         )
     except (TypeError, ValueError) as exc:
         raise BadParameterError(f"malformed attribute table row {d!r}: {exc}") from exc
+    if row.layer < 1 or row.n_pairs < 0 or row.n_skipped < 0:
+        raise BadParameterError(f"malformed attribute table row {d!r}: a layer below 1 or a negative count")
+    return row
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 # ------------------------------------------------------------------------------------------------- study
