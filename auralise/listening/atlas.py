@@ -30,12 +30,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from auralise.choices import ENGINES
 from auralise.errors import BadAudioError, BadParameterError, OutputError, check_choice
 from auralise.io.files import parse_json
+
+if TYPE_CHECKING:
+    from auralise.studies.atlas_scan import AtlasState
 
 FORMAT, VERSION = "auralise-atlas", 1
 STATE_DIR = ".atlas"
@@ -300,7 +304,7 @@ def merge(shard_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike, *
         return finish(model, state, header, layers, features, out, tags=tags, progress=progress)
 
 
-def _read_shard(folder) -> tuple[dict, object]:
+def _read_shard(folder: str | os.PathLike) -> tuple[dict, AtlasState]:
     """A shard's ``.atlas/state.json`` and its :class:`~auralise.studies.atlas_scan.AtlasState`, every field checked
     (the folder may come from someone else); BadParameterError, in one line, for anything that is not one."""
     from auralise.studies.atlas_scan import AtlasState

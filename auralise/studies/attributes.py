@@ -55,6 +55,7 @@ from auralise.studies.attribute_signals import (
     model_signals,
     note_to_midi,
 )
+from auralise.text import printable
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -193,7 +194,7 @@ class AttributeTable:
             return cls([_row_from_strings(d) for d in reader])
         except (UnicodeDecodeError, csv.Error) as exc:
             raise BadParameterError(
-                f"not an attribute table ({_one_line(exc)}); pass a CSV written by to_csv"
+                f"not an attribute table ({printable(exc)}); pass a CSV written by to_csv"
             ) from None
 
     def __str__(self) -> str:
@@ -220,10 +221,6 @@ def _row_from_strings(d: dict[str, str]) -> AttributeRow:
     if row.layer < 1 or row.n_pairs < 0 or row.n_skipped < 0:
         raise BadParameterError(f"malformed attribute table row {d!r}: a layer below 1 or a negative count")
     return row
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
 
 
 # ------------------------------------------------------------------------------------------------- study
